@@ -1,0 +1,169 @@
+use chrono::Duration;
+use domain::{Email, Password, Role, User, UserId, Username};
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::ports::{
+    AccessClaims, Clock, NewUser, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList,
+    TokenIssuer, UserRepository,
+};
+use crate::{ApplicationError, AuthFailure};
+
+/// A validated registration.
+#[derive(Debug, Clone)]
+pub struct RegisterCommand {
+    pub username: Username,
+    pub password: Password,
+    pub email: Option<Email>,
+    /// Only an admin may choose a role; `None` means `user`.
+    pub role: Option<Role>,
+}
+
+/// What a successful sign-in or refresh hands out.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+}
+
+/// Authentication use cases.
+pub struct AuthService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn TokenIssuer>,
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
+    revocations: Arc<dyn RevocationList>,
+    clock: Arc<dyn Clock>,
+    refresh_ttl: Duration,
+}
+
+impl AuthService {
+    #[must_use]
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenIssuer>,
+        refresh_tokens: Arc<dyn RefreshTokenStore>,
+        revocations: Arc<dyn RevocationList>,
+        clock: Arc<dyn Clock>,
+        refresh_ttl: Duration,
+    ) -> Self {
+        Self { users, hasher, tokens, refresh_tokens, revocations, clock, refresh_ttl }
+    }
+
+    /// Creates an account. `caller` is the signed-in user, if any: only an admin
+    /// may set `role`.
+    ///
+    /// # Errors
+    /// `Forbidden` when a non-admin sets a role, `Conflict` when the username or
+    /// e-mail is taken in any letter case, `Unknown` when a dependency fails.
+    pub async fn register(&self, command: RegisterCommand, caller: Option<&AccessClaims>) -> Result<User, ApplicationError> {
+        if command.role.is_some() {
+            let caller_is_admin = match caller {
+                Some(claims) => self.users.find(claims.user_id).await?.is_some_and(|u| u.role.is_admin()),
+                None => false,
+            };
+            if !caller_is_admin {
+                return Err(ApplicationError::Forbidden("only an admin may choose a role"));
+            }
+        }
+        let password_hash = self.hasher.hash(command.password).await?;
+        let user = NewUser {
+            id: UserId::generate(),
+            username: command.username,
+            email: command.email,
+            password_hash,
+            role: command.role.unwrap_or(Role::User),
+            created_at: self.clock.now(),
+        };
+        Ok(self.users.insert(user).await?)
+    }
+
+    /// Signs in. An unknown username and a wrong password fail alike, after the
+    /// same amount of hashing work.
+    ///
+    /// # Errors
+    /// `Unauthorized(InvalidCredentials)` on a bad pair, `Unknown` when a dependency fails.
+    pub async fn login(&self, username: &str, password: &str) -> Result<Tokens, ApplicationError> {
+        let candidate = Password::new(password).ok();
+        let credentials = match Username::new(username) {
+            Ok(name) => self.users.find_credentials(name.as_str()).await?,
+            Err(_) => None,
+        };
+        let (user, hash) = match credentials {
+            Some(found) => (Some(found.user), Some(found.password_hash)),
+            None => (None, None),
+        };
+        let verified = self.hasher.verify(candidate, hash).await?;
+        match user {
+            Some(user) if verified => self.start_family(&user).await,
+            _ => Err(ApplicationError::Unauthorized(AuthFailure::InvalidCredentials)),
+        }
+    }
+
+    /// Trades a refresh token for a new pair. The presented token is spent; if it
+    /// was already spent, the whole family is revoked.
+    ///
+    /// # Errors
+    /// `Unauthorized(InvalidRefreshToken | RefreshTokenReused)`, or `Unknown`.
+    pub async fn refresh(&self, presented: &str) -> Result<Tokens, ApplicationError> {
+        match self.refresh_tokens.rotate(presented, self.clock.now()).await? {
+            RefreshOutcome::Rotated { user_id, family } => {
+                let user = self
+                    .users
+                    .find(user_id)
+                    .await?
+                    .ok_or(ApplicationError::Unauthorized(AuthFailure::InvalidRefreshToken))?;
+                self.issue_pair(&user, family).await
+            }
+            RefreshOutcome::Reused { user_id, family } => {
+                tracing::warn!(user_id = %user_id, family = %family, "refresh token reused; revoking its family");
+                self.refresh_tokens.revoke_family(family).await?;
+                Err(ApplicationError::Unauthorized(AuthFailure::RefreshTokenReused))
+            }
+            RefreshOutcome::Invalid => Err(ApplicationError::Unauthorized(AuthFailure::InvalidRefreshToken)),
+        }
+    }
+
+    /// Signs out: the access token in `claims` and, if given, the refresh token
+    /// (with its family) stop working at once.
+    ///
+    /// # Errors
+    /// `Unknown` when the revocation cannot be stored.
+    pub async fn logout(&self, claims: &AccessClaims, refresh_token: Option<&str>) -> Result<(), ApplicationError> {
+        self.revocations.revoke_token(claims.token_id, claims.expires_at).await?;
+        if let Some(presented) = refresh_token {
+            self.refresh_tokens.revoke_presented(presented, claims.user_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Checks an access token: signature, expiry and revocation. No I/O.
+    ///
+    /// # Errors
+    /// `Unauthorized(InvalidToken | TokenExpired | TokenRevoked)`.
+    pub fn authenticate(&self, token: &str) -> Result<AccessClaims, ApplicationError> {
+        let claims = self.tokens.verify(token).map_err(ApplicationError::Unauthorized)?;
+        if self.revocations.is_revoked(&claims) {
+            return Err(ApplicationError::Unauthorized(AuthFailure::TokenRevoked));
+        }
+        Ok(claims)
+    }
+
+    async fn start_family(&self, user: &User) -> Result<Tokens, ApplicationError> {
+        self.issue_pair(user, Uuid::now_v7()).await
+    }
+
+    async fn issue_pair(&self, user: &User, family: Uuid) -> Result<Tokens, ApplicationError> {
+        let access = self.tokens.issue(user.id, user.role)?;
+        let refresh_token = self.refresh_tokens.issue(user.id, family, self.clock.now() + self.refresh_ttl).await?;
+        Ok(Tokens {
+            access_token: access.token,
+            expires_in: self.tokens.ttl().num_seconds(),
+            refresh_token,
+            refresh_expires_in: self.refresh_ttl.num_seconds(),
+        })
+    }
+}

@@ -1,0 +1,79 @@
+//! The one error type of the application layer, and the error that ports return.
+
+use std::collections::BTreeMap;
+
+/// Which uniqueness rule a change broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    UsernameTaken,
+    EmailTaken,
+}
+
+/// Why a caller could not be authenticated. Each kind is reported as-is
+/// to the client: none of them tells an attacker which half of a credential
+/// was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No token where one is required.
+    MissingToken,
+    /// A token that is malformed, forged, or signed for someone else.
+    InvalidToken,
+    /// A well-formed token past its `exp`.
+    TokenExpired,
+    /// A token revoked by logout, or belonging to a deleted user.
+    TokenRevoked,
+    /// Wrong username or password (indistinguishable on purpose).
+    InvalidCredentials,
+    /// A refresh token that is unknown, expired or revoked.
+    InvalidRefreshToken,
+    /// A refresh token presented a second time: its whole family is now revoked.
+    RefreshTokenReused,
+}
+
+/// What an adapter behind a port reports.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// The change breaks a uniqueness rule.
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    /// Anything else: the dependency failed. Carries the cause chain for the logs.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Field name -> the rules its value broke.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// Everything a use case can answer instead of a result.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplicationError {
+    #[error("invalid input")]
+    Validation(FieldErrors),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    #[error("authentication failed: {0:?}")]
+    Unauthorized(AuthFailure),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error(transparent)]
+    Unknown(anyhow::Error),
+}
+
+impl ApplicationError {
+    /// A validation error on one field.
+    #[must_use]
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
+    }
+}
+
+impl From<PortError> for ApplicationError {
+    fn from(error: PortError) -> Self {
+        match error {
+            PortError::Conflict(conflict) => Self::Conflict(conflict),
+            PortError::Unknown(cause) => Self::Unknown(cause),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Use cases of the social network and the ports they need.
+//!
+//! Ports are `#[async_trait]` traits implemented by `infrastructure`; use cases
+//! orchestrate the domain through them and never name a framework or a status code.
+
+pub mod auth;
+pub mod error;
+pub mod ports;
+pub mod user;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use error::{ApplicationError, AuthFailure, Conflict, PortError};

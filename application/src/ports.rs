@@ -1,0 +1,15 @@
+//! Ports shared by every context. Context-specific ports live in
+//! [`crate::auth::ports`] and [`crate::user::ports`].
+
+use chrono::{DateTime, Utc};
+
+pub use crate::auth::ports::{
+    AccessClaims, IssuedAccessToken, PasswordHash, PasswordHasher, RefreshOutcome,
+    RefreshTokenStore, RevocationList, TokenIssuer,
+};
+pub use crate::user::ports::{NewUser, Profile, UserChanges, UserCredentials, UserPage, UserRepository};
+
+/// The current time. A port so that use cases can be tested at any instant.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}

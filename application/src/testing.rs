@@ -1,0 +1,343 @@
+//! In-memory fakes of the ports, for the use-case tests.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use domain::{Password, Role, User, UserId, Username};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use uuid::Uuid;
+
+use crate::ports::*;
+use crate::{AuthFailure, Conflict, PortError};
+
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Default for FixedClock {
+    fn default() -> Self {
+        Self(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap())
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+#[derive(Default)]
+pub struct InMemoryUsers {
+    rows: Mutex<Vec<(User, PasswordHash)>>,
+}
+
+impl InMemoryUsers {
+    fn taken(rows: &[(User, PasswordHash)], except: Option<UserId>, user: &User) -> Option<Conflict> {
+        let others = rows.iter().map(|(u, _)| u).filter(|u| Some(u.id) != except);
+        for other in others {
+            if other.username.as_str().eq_ignore_ascii_case(user.username.as_str()) {
+                return Some(Conflict::UsernameTaken);
+            }
+            if let (Some(a), Some(b)) = (&other.email, &user.email) {
+                if a.as_str().eq_ignore_ascii_case(b.as_str()) {
+                    return Some(Conflict::EmailTaken);
+                }
+            }
+        }
+        None
+    }
+
+    pub fn count(&self) -> usize {
+        self.rows.lock().unwrap().len()
+    }
+}
+
+fn profile_of(user: User) -> Profile {
+    Profile { user, followers_count: 0, following_count: 0, posts_count: 0, followed_by_me: false }
+}
+
+#[async_trait]
+impl UserRepository for InMemoryUsers {
+    async fn insert(&self, new: NewUser) -> Result<User, PortError> {
+        let mut rows = self.rows.lock().unwrap();
+        let user = User {
+            id: new.id,
+            username: new.username,
+            email: new.email,
+            display_name: None,
+            bio: None,
+            avatar: None,
+            role: new.role,
+            created_at: new.created_at,
+        };
+        if let Some(conflict) = Self::taken(&rows, None, &user) {
+            return Err(PortError::Conflict(conflict));
+        }
+        rows.push((user.clone(), new.password_hash));
+        Ok(user)
+    }
+
+    async fn find(&self, id: UserId) -> Result<Option<User>, PortError> {
+        Ok(self.rows.lock().unwrap().iter().find(|(u, _)| u.id == id).map(|(u, _)| u.clone()))
+    }
+
+    async fn find_credentials(&self, username: &str) -> Result<Option<UserCredentials>, PortError> {
+        let rows = self.rows.lock().unwrap();
+        let found = rows.iter().find(|(u, _)| u.username.as_str().eq_ignore_ascii_case(username));
+        Ok(found.map(|(user, hash)| UserCredentials { user: user.clone(), password_hash: hash.clone() }))
+    }
+
+    async fn profile(&self, id: UserId, _viewer: UserId) -> Result<Option<Profile>, PortError> {
+        Ok(self.find(id).await?.map(profile_of))
+    }
+
+    async fn profile_by_username(&self, username: &Username, _viewer: UserId) -> Result<Option<Profile>, PortError> {
+        Ok(self.find_credentials(username.as_str()).await?.map(|c| profile_of(c.user)))
+    }
+
+    async fn update(&self, id: UserId, changes: UserChanges) -> Result<Option<User>, PortError> {
+        let mut rows = self.rows.lock().unwrap();
+        let Some(index) = rows.iter().position(|(u, _)| u.id == id) else {
+            return Ok(None);
+        };
+        let mut user = rows[index].0.clone();
+        if let Some(username) = changes.username {
+            user.username = username;
+        }
+        if let Some(email) = changes.email {
+            user.email = email;
+        }
+        if let Some(display_name) = changes.display_name {
+            user.display_name = display_name;
+        }
+        if let Some(bio) = changes.bio {
+            user.bio = bio;
+        }
+        if let Some(conflict) = Self::taken(&rows, Some(id), &user) {
+            return Err(PortError::Conflict(conflict));
+        }
+        rows[index].0 = user.clone();
+        Ok(Some(user))
+    }
+
+    async fn set_role(&self, id: UserId, role: Role) -> Result<Option<User>, PortError> {
+        let mut rows = self.rows.lock().unwrap();
+        Ok(rows.iter_mut().find(|(u, _)| u.id == id).map(|(u, _)| {
+            u.role = role;
+            u.clone()
+        }))
+    }
+
+    async fn delete(&self, id: UserId) -> Result<bool, PortError> {
+        let mut rows = self.rows.lock().unwrap();
+        let before = rows.len();
+        rows.retain(|(u, _)| u.id != id);
+        Ok(rows.len() < before)
+    }
+
+    async fn list(&self, prefix: Option<&str>, limit: u32, offset: u64) -> Result<UserPage, PortError> {
+        let rows = self.rows.lock().unwrap();
+        let mut matching: Vec<User> = rows
+            .iter()
+            .map(|(u, _)| u.clone())
+            .filter(|u| prefix.is_none_or(|p| u.username.as_str().to_lowercase().starts_with(&p.to_lowercase())))
+            .collect();
+        matching.sort_by_key(|u| u.username.as_str().to_lowercase());
+        let total = matching.len() as u64;
+        let users = matching.into_iter().skip(offset as usize).take(limit as usize).collect();
+        Ok(UserPage { users, total })
+    }
+}
+
+/// "Hashes" by prefixing; counts verifications so tests can check that every
+/// login attempt pays exactly one.
+#[derive(Default)]
+pub struct FakeHasher {
+    pub verifications: AtomicUsize,
+}
+
+#[async_trait]
+impl PasswordHasher for FakeHasher {
+    async fn hash(&self, password: Password) -> Result<PasswordHash, PortError> {
+        Ok(PasswordHash::new(format!("hashed:{}", password.expose())))
+    }
+
+    async fn verify(&self, candidate: Option<Password>, hash: Option<PasswordHash>) -> Result<bool, PortError> {
+        self.verifications.fetch_add(1, Ordering::SeqCst);
+        Ok(match (candidate, hash) {
+            (Some(candidate), Some(hash)) => hash.as_str() == format!("hashed:{}", candidate.expose()),
+            _ => false,
+        })
+    }
+}
+
+/// Tokens are opaque keys into a map of claims.
+pub struct FakeTokens {
+    clock_now: DateTime<Utc>,
+    issued: Mutex<HashMap<String, AccessClaims>>,
+}
+
+impl FakeTokens {
+    pub fn new(clock: &FixedClock) -> Self {
+        Self { clock_now: clock.0, issued: Mutex::default() }
+    }
+}
+
+impl TokenIssuer for FakeTokens {
+    fn issue(&self, user_id: UserId, role: Role) -> Result<IssuedAccessToken, PortError> {
+        let claims = AccessClaims {
+            user_id,
+            role,
+            token_id: Uuid::now_v7(),
+            issued_at: self.clock_now,
+            expires_at: self.clock_now + self.ttl(),
+        };
+        let token = format!("access:{}", claims.token_id);
+        self.issued.lock().unwrap().insert(token.clone(), claims.clone());
+        Ok(IssuedAccessToken { token, claims })
+    }
+
+    fn verify(&self, token: &str) -> Result<AccessClaims, AuthFailure> {
+        self.issued.lock().unwrap().get(token).cloned().ok_or(AuthFailure::InvalidToken)
+    }
+
+    fn ttl(&self) -> Duration {
+        Duration::seconds(3600)
+    }
+}
+
+#[derive(Clone)]
+struct RefreshRow {
+    user_id: UserId,
+    family: Uuid,
+    expires_at: DateTime<Utc>,
+    spent: bool,
+    revoked: bool,
+}
+
+#[derive(Default)]
+pub struct InMemoryRefreshTokens {
+    rows: Mutex<HashMap<String, RefreshRow>>,
+}
+
+#[async_trait]
+impl RefreshTokenStore for InMemoryRefreshTokens {
+    async fn issue(&self, user_id: UserId, family: Uuid, expires_at: DateTime<Utc>) -> Result<String, PortError> {
+        let token = format!("refresh:{}", Uuid::now_v7());
+        let row = RefreshRow { user_id, family, expires_at, spent: false, revoked: false };
+        self.rows.lock().unwrap().insert(token.clone(), row);
+        Ok(token)
+    }
+
+    async fn rotate(&self, presented: &str, now: DateTime<Utc>) -> Result<RefreshOutcome, PortError> {
+        let mut rows = self.rows.lock().unwrap();
+        let Some(row) = rows.get_mut(presented) else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        if row.revoked || row.expires_at <= now {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        if row.spent {
+            return Ok(RefreshOutcome::Reused { user_id: row.user_id, family: row.family });
+        }
+        row.spent = true;
+        Ok(RefreshOutcome::Rotated { user_id: row.user_id, family: row.family })
+    }
+
+    async fn revoke_family(&self, family: Uuid) -> Result<(), PortError> {
+        for row in self.rows.lock().unwrap().values_mut().filter(|r| r.family == family) {
+            row.revoked = true;
+        }
+        Ok(())
+    }
+
+    async fn revoke_presented(&self, presented: &str, owner: UserId) -> Result<(), PortError> {
+        let family = self.rows.lock().unwrap().get(presented).filter(|r| r.user_id == owner).map(|r| r.family);
+        if let Some(family) = family {
+            self.revoke_family(family).await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct InMemoryRevocations {
+    tokens: Mutex<HashSet<Uuid>>,
+    users: Mutex<HashSet<UserId>>,
+}
+
+#[async_trait]
+impl RevocationList for InMemoryRevocations {
+    async fn revoke_token(&self, token_id: Uuid, _expires_at: DateTime<Utc>) -> Result<(), PortError> {
+        self.tokens.lock().unwrap().insert(token_id);
+        Ok(())
+    }
+
+    async fn revoke_user(&self, user_id: UserId, _until: DateTime<Utc>) -> Result<(), PortError> {
+        self.users.lock().unwrap().insert(user_id);
+        Ok(())
+    }
+
+    fn is_revoked(&self, claims: &AccessClaims) -> bool {
+        self.tokens.lock().unwrap().contains(&claims.token_id) || self.users.lock().unwrap().contains(&claims.user_id)
+    }
+}
+
+/// Both services over one set of fakes.
+pub struct Harness {
+    pub users: std::sync::Arc<InMemoryUsers>,
+    pub hasher: std::sync::Arc<FakeHasher>,
+    pub auth: crate::auth::AuthService,
+    pub accounts: crate::user::UserService,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        use std::sync::Arc;
+        let clock = Arc::new(FixedClock::default());
+        let users = Arc::new(InMemoryUsers::default());
+        let hasher = Arc::new(FakeHasher::default());
+        let tokens = Arc::new(FakeTokens::new(&clock));
+        let revocations = Arc::new(InMemoryRevocations::default());
+        let refresh = Arc::new(InMemoryRefreshTokens::default());
+        let auth = crate::auth::AuthService::new(
+            users.clone(),
+            hasher.clone(),
+            tokens.clone(),
+            refresh,
+            revocations.clone(),
+            clock.clone(),
+            Duration::days(30),
+        );
+        let accounts = crate::user::UserService::new(users.clone(), hasher.clone(), tokens, revocations, clock);
+        Self { users, hasher, auth, accounts }
+    }
+}
+
+impl Harness {
+    pub fn register(&self, name: &str, role: Option<Role>, caller: Option<&AccessClaims>) -> Result<User, crate::ApplicationError> {
+        let command = crate::auth::RegisterCommand {
+            username: Username::new(name).unwrap(),
+            password: Password::new("correct horse").unwrap(),
+            email: None,
+            role,
+        };
+        futures::executor::block_on(self.auth.register(command, caller))
+    }
+
+    /// Registers `name` and signs in; returns the access claims and the tokens.
+    pub fn signed_in(&self, name: &str) -> (AccessClaims, crate::auth::Tokens) {
+        self.register(name, None, None).unwrap();
+        self.login(name)
+    }
+
+    pub fn login(&self, name: &str) -> (AccessClaims, crate::auth::Tokens) {
+        let tokens = futures::executor::block_on(self.auth.login(name, "correct horse")).unwrap();
+        (self.auth.authenticate(&tokens.access_token).unwrap(), tokens)
+    }
+
+    pub fn make_admin(&self, name: &str) -> AccessClaims {
+        let password = Password::new("correct horse").unwrap();
+        futures::executor::block_on(self.accounts.bootstrap_admin(Username::new(name).unwrap(), password)).unwrap();
+        self.login(name).0
+    }
+}

@@ -1,0 +1,9 @@
+//! The signed-in user's account, public profiles, and user administration.
+
+pub mod ports;
+mod service;
+
+pub use service::{AdminBootstrap, UserService};
+
+#[cfg(test)]
+mod tests;
