@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 
 pub use crate::auth::ports::{
-    AccessClaims, IssuedAccessToken, PasswordHash, PasswordHasher, RefreshOutcome,
-    RefreshTokenStore, RevocationList, TokenIssuer,
+    AccessClaims, IssuedAccessToken, PasswordHash, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList,
+    TokenIssuer,
 };
 pub use crate::user::ports::{NewUser, Profile, UserChanges, UserCredentials, UserPage, UserRepository};
 

@@ -37,10 +37,10 @@ impl InMemoryUsers {
             if other.username.as_str().eq_ignore_ascii_case(user.username.as_str()) {
                 return Some(Conflict::UsernameTaken);
             }
-            if let (Some(a), Some(b)) = (&other.email, &user.email) {
-                if a.as_str().eq_ignore_ascii_case(b.as_str()) {
-                    return Some(Conflict::EmailTaken);
-                }
+            if let (Some(a), Some(b)) = (&other.email, &user.email)
+                && a.as_str().eq_ignore_ascii_case(b.as_str())
+            {
+                return Some(Conflict::EmailTaken);
             }
         }
         None
@@ -314,7 +314,12 @@ impl Default for Harness {
 }
 
 impl Harness {
-    pub fn register(&self, name: &str, role: Option<Role>, caller: Option<&AccessClaims>) -> Result<User, crate::ApplicationError> {
+    pub fn register(
+        &self,
+        name: &str,
+        role: Option<Role>,
+        caller: Option<&AccessClaims>,
+    ) -> Result<User, crate::ApplicationError> {
         let command = crate::auth::RegisterCommand {
             username: Username::new(name).unwrap(),
             password: Password::new("correct horse").unwrap(),

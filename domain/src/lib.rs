@@ -6,6 +6,6 @@
 pub mod user;
 
 pub use user::{
-    Bio, BioError, DisplayName, DisplayNameError, Email, EmailError, Password, PasswordError, Role,
-    RoleError, User, UserId, Username, UsernameError,
+    Bio, BioError, DisplayName, DisplayNameError, Email, EmailError, Password, PasswordError, Role, RoleError, User,
+    UserId, Username, UsernameError,
 };

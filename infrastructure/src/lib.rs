@@ -1,0 +1,10 @@
+//! Adapters behind the application's ports, and the wiring that runs them.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod di;
+pub mod http;
+pub mod persistence;
+pub mod security;
+pub mod telemetry;

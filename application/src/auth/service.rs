@@ -4,8 +4,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::ports::{
-    AccessClaims, Clock, NewUser, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList,
-    TokenIssuer, UserRepository,
+    AccessClaims, Clock, NewUser, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList, TokenIssuer,
+    UserRepository,
 };
 use crate::{ApplicationError, AuthFailure};
 
@@ -59,7 +59,11 @@ impl AuthService {
     /// # Errors
     /// `Forbidden` when a non-admin sets a role, `Conflict` when the username or
     /// e-mail is taken in any letter case, `Unknown` when a dependency fails.
-    pub async fn register(&self, command: RegisterCommand, caller: Option<&AccessClaims>) -> Result<User, ApplicationError> {
+    pub async fn register(
+        &self,
+        command: RegisterCommand,
+        caller: Option<&AccessClaims>,
+    ) -> Result<User, ApplicationError> {
         if command.role.is_some() {
             let caller_is_admin = match caller {
                 Some(claims) => self.users.find(claims.user_id).await?.is_some_and(|u| u.role.is_admin()),

@@ -12,7 +12,9 @@ use crate::{ApplicationError, AuthFailure};
 pub enum AdminBootstrap {
     Created(User),
     /// A user with that name exists; it was left untouched.
-    AlreadyExists { is_admin: bool },
+    AlreadyExists {
+        is_admin: bool,
+    },
 }
 
 /// Account, profile and administration use cases.
@@ -88,10 +90,7 @@ impl UserService {
         let Ok(username) = Username::new(username) else {
             return Err(ApplicationError::NotFound("user"));
         };
-        self.users
-            .profile_by_username(&username, caller.user_id)
-            .await?
-            .ok_or(ApplicationError::NotFound("user"))
+        self.users.profile_by_username(&username, caller.user_id).await?.ok_or(ApplicationError::NotFound("user"))
     }
 
     /// Admin: every user, by username, optionally filtered by username prefix.
@@ -131,7 +130,11 @@ impl UserService {
     ///
     /// # Errors
     /// `Conflict(EmailTaken)` cannot happen (no e-mail is set); `Unknown` when a dependency fails.
-    pub async fn bootstrap_admin(&self, username: Username, password: Password) -> Result<AdminBootstrap, ApplicationError> {
+    pub async fn bootstrap_admin(
+        &self,
+        username: Username,
+        password: Password,
+    ) -> Result<AdminBootstrap, ApplicationError> {
         if let Some(existing) = self.users.find_credentials(username.as_str()).await? {
             return Ok(AdminBootstrap::AlreadyExists { is_admin: existing.user.role.is_admin() });
         }

@@ -3,8 +3,7 @@
 mod values;
 
 pub use values::{
-    Bio, BioError, DisplayName, DisplayNameError, Email, EmailError, Password, PasswordError,
-    Username, UsernameError,
+    Bio, BioError, DisplayName, DisplayNameError, Email, EmailError, Password, PasswordError, Username, UsernameError,
 };
 
 use chrono::{DateTime, Utc};

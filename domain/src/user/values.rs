@@ -76,11 +76,7 @@ impl Email {
                     && !label.ends_with('-')
                     && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
-        if local_ok && domain_ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(EmailError::Invalid)
-        }
+        if local_ok && domain_ok { Ok(Self(raw.to_owned())) } else { Err(EmailError::Invalid) }
     }
 
     #[must_use]

@@ -1,0 +1,245 @@
+//! Typed configuration from the environment (API.md, "Configuration").
+//!
+//! Every variable is read and checked once at start-up; a bad value stops the
+//! process with one line naming the variable.
+
+use domain::{Password, Username};
+use secrecy::{ExposeSecret, SecretString};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// A variable that is missing or holds a bad value.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+/// Everything the services read from the environment.
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: SecretString,
+    pub amqp_url: SecretString,
+    pub server_address: IpAddr,
+    pub server_port: u16,
+    pub websocket_port: u16,
+    pub jwt_secret_key: SecretString,
+    pub jwt_issuer: String,
+    pub jwt_ttl_seconds: u32,
+    pub refresh_ttl_seconds: u32,
+    /// Bootstrap admin; the password's `Debug` is redacted.
+    pub admin: Option<(Username, Password)>,
+    pub post_daily_limit: u32,
+    pub avatar_max_bytes: u64,
+    pub media_dir: PathBuf,
+    pub public_base_url: Option<String>,
+    pub webhook_max_retry: u32,
+    pub webhook_allow_private: bool,
+}
+
+/// Where each variable comes from: the process environment in production, a
+/// map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct Environment;
+
+impl Source for Environment {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<S: std::hash::BuildHasher> Source for std::collections::HashMap<&str, &str, S> {
+    fn get(&self, name: &str) -> Option<String> {
+        std::collections::HashMap::get(self, name).map(|v| (*v).to_owned())
+    }
+}
+
+struct Reader<'a>(&'a dyn Source);
+
+impl Reader<'_> {
+    fn parsed<T: FromStr>(&self, variable: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.0.get(variable) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e| ConfigError { variable, problem: format!("is invalid: {e}") }),
+        }
+    }
+
+    fn text(&self, variable: &'static str, default: &str) -> String {
+        self.0.get(variable).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn bounded(&self, variable: &'static str, default: u32, min: u32) -> Result<u32, ConfigError> {
+        let value = self.parsed(variable, default)?;
+        if value < min {
+            return Err(ConfigError { variable, problem: format!("must be at least {min}") });
+        }
+        Ok(value)
+    }
+}
+
+fn database_url(read: &Reader<'_>) -> Result<String, ConfigError> {
+    let url = read.text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/social");
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(url)
+    } else {
+        Err(ConfigError { variable: "DATABASE_URL", problem: "must start with postgres://".into() })
+    }
+}
+
+/// Only `DATABASE_URL` (after `.env`), for commands that need nothing else.
+///
+/// # Errors
+/// When `DATABASE_URL` is invalid.
+pub fn database_url_from_env() -> Result<String, ConfigError> {
+    // A missing .env is normal outside development.
+    let _ = dotenvy::dotenv();
+    database_url(&Reader(&Environment))
+}
+
+/// A JWT secret shorter than this is refused (HS256 wants 256 bits).
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+impl Config {
+    /// Reads the process environment (after `.env`, if present).
+    ///
+    /// # Errors
+    /// The first variable that is missing or invalid.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal outside development.
+        let _ = dotenvy::dotenv();
+        Self::from_source(&Environment)
+    }
+
+    /// # Errors
+    /// The first variable that is missing or invalid.
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        let read = Reader(source);
+        let jwt_secret_key = source
+            .get("JWT_SECRET_KEY")
+            .ok_or(ConfigError { variable: "JWT_SECRET_KEY", problem: "is required (at least 32 bytes)".into() })?;
+        if jwt_secret_key.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError { variable: "JWT_SECRET_KEY", problem: "must be at least 32 bytes".into() });
+        }
+        let database_url = database_url(&read)?;
+        let amqp_url = read.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+        if !(amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://")) {
+            return Err(ConfigError { variable: "AMQP_URL", problem: "must start with amqp:// or amqps://".into() });
+        }
+        let admin = match (source.get("ADMIN_USERNAME"), source.get("ADMIN_PASSWORD")) {
+            (Some(name), Some(password)) => Some((
+                Username::new(&name)
+                    .map_err(|e| ConfigError { variable: "ADMIN_USERNAME", problem: format!("is invalid: {e}") })?,
+                Password::new(&password)
+                    .map_err(|e| ConfigError { variable: "ADMIN_PASSWORD", problem: format!("is invalid: {e}") })?,
+            )),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    variable: "ADMIN_PASSWORD",
+                    problem: "is required when ADMIN_USERNAME is set".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    variable: "ADMIN_USERNAME",
+                    problem: "is required when ADMIN_PASSWORD is set".into(),
+                });
+            }
+        };
+        let public_base_url = source.get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_owned());
+        Ok(Self {
+            database_url: SecretString::from(database_url),
+            amqp_url: SecretString::from(amqp_url),
+            server_address: read.parsed("SERVER_ADDRESS", IpAddr::from([0, 0, 0, 0]))?,
+            server_port: read.parsed("SERVER_PORT", 3000)?,
+            websocket_port: read.parsed("WEBSOCKET_PORT", 4000)?,
+            jwt_secret_key: SecretString::from(jwt_secret_key),
+            jwt_issuer: read.text("JWT_ISSUER", "social"),
+            jwt_ttl_seconds: read.bounded("JWT_TTL_SECONDS", 3600, 1)?,
+            refresh_ttl_seconds: read.bounded("REFRESH_TTL_SECONDS", 2_592_000, 1)?,
+            admin,
+            post_daily_limit: read.parsed("POST_DAILY_LIMIT", 100)?,
+            avatar_max_bytes: read.parsed("AVATAR_MAX_BYTES", 2_097_152)?,
+            media_dir: PathBuf::from(read.text("MEDIA_DIR", "./data/media")),
+            public_base_url,
+            webhook_max_retry: read.parsed("WEBHOOK_MAX_RETRY", 5)?,
+            webhook_allow_private: read.parsed("WEBHOOK_ALLOW_PRIVATE", false)?,
+        })
+    }
+
+    #[must_use]
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("server_address", &self.server_address)
+            .field("server_port", &self.server_port)
+            .field("websocket_port", &self.websocket_port)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_ttl_seconds", &self.jwt_ttl_seconds)
+            .field("admin", &self.admin.as_ref().map(|(name, _)| name.as_str()))
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn defaults_fill_every_optional_variable() {
+        let config = Config::from_source(&HashMap::from([("JWT_SECRET_KEY", KEY)])).unwrap();
+        assert_eq!(config.server_port, 3000);
+        assert_eq!(config.websocket_port, 4000);
+        assert_eq!(config.jwt_ttl_seconds, 3600);
+        assert_eq!(config.database_url(), "postgres://postgres@127.0.0.1:5432/social");
+        assert!(config.admin.is_none());
+    }
+
+    #[test]
+    fn a_missing_or_short_jwt_secret_names_the_variable() {
+        let err = Config::from_source(&HashMap::new()).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET_KEY");
+        let err = Config::from_source(&HashMap::from([("JWT_SECRET_KEY", "short")])).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET_KEY");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (variable, value) in [
+            ("SERVER_PORT", "http"),
+            ("JWT_TTL_SECONDS", "0"),
+            ("DATABASE_URL", "mysql://x"),
+            ("WEBHOOK_ALLOW_PRIVATE", "maybe"),
+        ] {
+            let err = Config::from_source(&HashMap::from([("JWT_SECRET_KEY", KEY), (variable, value)])).unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert!(err.to_string().starts_with(&format!("configuration: {variable} ")));
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let source =
+            HashMap::from([("JWT_SECRET_KEY", KEY), ("ADMIN_USERNAME", "root"), ("ADMIN_PASSWORD", "hunter2hunter2")]);
+        let shown = format!("{:?}", Config::from_source(&source).unwrap());
+        assert!(!shown.contains(KEY) && !shown.contains("hunter2"));
+    }
+}

@@ -1,0 +1,106 @@
+//! `/api/v1/auth/*`: register, login, refresh, logout.
+
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
+use actix_web::{HttpResponse, web};
+use application::auth::{AuthService, RegisterCommand, Tokens};
+use domain::{Email, Password, Role, Username};
+use serde::{Deserialize, Serialize};
+use shaku_actix::Inject;
+
+use super::extract::{Authenticated, MaybeAuthenticated, optional_json};
+use super::fields::Fields;
+use super::problem::ApiError;
+use super::views::{PublicUrls, UserView};
+use crate::di::AppModule;
+
+type Auth = Inject<AppModule, AuthService>;
+
+#[derive(Deserialize)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Admins only.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+impl RegisterRequest {
+    fn validate(self) -> Result<RegisterCommand, ApiError> {
+        let mut fields = Fields::default();
+        let username = fields.check("username", Username::new(&self.username));
+        let password = fields.check("password", Password::new(&self.password));
+        let email = fields.check_optional("email", self.email.as_deref().map(Email::new));
+        let role = fields.check_optional("role", self.role.as_deref().map(str::parse::<Role>));
+        fields.finish()?;
+        match (username, password, email, role) {
+            (Some(username), Some(password), Some(email), Some(role)) => {
+                Ok(RegisterCommand { username, password, email, role })
+            }
+            _ => Err(ApiError::validation(Default::default())),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LogoutRequest {
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct TokensView {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+}
+
+/// Token answers must never be cached (RFC 6749 §5.1).
+fn tokens_response(tokens: Tokens) -> HttpResponse {
+    HttpResponse::Ok().insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store"))).json(TokensView {
+        access_token: tokens.access_token,
+        token_type: "Bearer",
+        expires_in: tokens.expires_in,
+        refresh_token: tokens.refresh_token,
+        refresh_expires_in: tokens.refresh_expires_in,
+    })
+}
+
+pub async fn register(
+    auth: Auth,
+    caller: MaybeAuthenticated,
+    body: web::Json<RegisterRequest>,
+    urls: web::Data<PublicUrls>,
+) -> Result<HttpResponse, ApiError> {
+    let command = body.into_inner().validate()?;
+    let user = auth.register(command, caller.0.as_ref()).await?;
+    Ok(HttpResponse::Created().json(UserView::new(user, &urls)))
+}
+
+pub async fn login(auth: Auth, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+    Ok(tokens_response(auth.login(&body.username, &body.password).await?))
+}
+
+pub async fn refresh(auth: Auth, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+    Ok(tokens_response(auth.refresh(&body.refresh_token).await?))
+}
+
+pub async fn logout(auth: Auth, caller: Authenticated, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let request: LogoutRequest = optional_json(&body)?.unwrap_or_default();
+    auth.logout(&caller.0, request.refresh_token.as_deref()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,69 @@
+//! The actix-web adapter: one route table, extractors, problem+json errors.
+
+mod auth;
+pub mod extract;
+mod fields;
+mod health;
+pub mod middleware;
+pub mod problem;
+mod users;
+pub mod views;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use crate::di::AppModule;
+use crate::persistence::PgPool;
+use problem::ApiError;
+use views::PublicUrls;
+
+/// Every route of the api, in one table.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route("/auth/register", web::post().to(auth::register))
+            .route("/auth/login", web::post().to(auth::login))
+            .route("/auth/refresh", web::post().to(auth::refresh))
+            .route("/auth/logout", web::post().to(auth::logout))
+            .route("/users/me", web::get().to(users::me))
+            .route("/users/me", web::patch().to(users::update_me))
+            .route("/users/me", web::delete().to(users::delete_me))
+            .route("/users/lookup", web::get().to(users::lookup))
+            .route("/users", web::get().to(users::list))
+            .route("/users/{id}", web::get().to(users::profile))
+            .route("/users/{id}/role", web::patch().to(users::change_role)),
+    )
+    .route("/health/live", web::get().to(health::live))
+    .route("/health/ready", web::get().to(health::ready));
+}
+
+/// Starts the api on `listener`.
+///
+/// # Errors
+/// When the server cannot take over the listener.
+pub fn serve(listener: TcpListener, module: Arc<AppModule>, pool: PgPool, urls: PublicUrls) -> std::io::Result<Server> {
+    let pool = web::Data::new(pool);
+    let urls = web::Data::new(urls);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(ErrorHandlers::new().default_handler(middleware::ensure_problem))
+            .wrap(from_fn(middleware::request_id))
+            .app_data(module.clone())
+            .app_data(pool.clone())
+            .app_data(urls.clone())
+            .app_data(extract::json_config())
+            .app_data(extract::path_config())
+            .app_data(extract::query_config())
+            .app_data(web::PayloadConfig::new(extract::JSON_LIMIT))
+            .configure(routes)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::from_status(actix_web::http::StatusCode::NOT_FOUND))
+            }))
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

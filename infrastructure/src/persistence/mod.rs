@@ -1,0 +1,133 @@
+//! PostgreSQL through diesel-async: the pool, start-up set-up, and repositories.
+
+mod refresh_tokens;
+mod revocations;
+pub mod schema;
+mod users;
+
+pub use refresh_tokens::{PgRefreshTokenStore, PgRefreshTokenStoreParameters};
+pub use revocations::PgRevocationStore;
+pub use users::{PgUserRepository, PgUserRepositoryParameters};
+
+use anyhow::Context;
+use application::PortError;
+use diesel_async::AsyncPgConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::time::Duration;
+
+pub type PgPool = Pool<AsyncPgConnection>;
+type PgConnection = Object<AsyncPgConnection>;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// How long start-up waits for PostgreSQL to answer before giving up.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits for the server, creates the database if it is missing, applies
+/// pending migrations, and returns a pool.
+///
+/// # Errors
+/// When the server stays unreachable for a minute, the database cannot be
+/// created, or a migration fails.
+pub async fn connect(database_url: &str, max_connections: usize) -> anyhow::Result<PgPool> {
+    ensure_database(database_url).await?;
+    migrate(database_url).await?;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    Pool::builder(manager)
+        .max_size(max_connections)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("building the PostgreSQL pool")
+}
+
+/// Applies every pending embedded migration.
+///
+/// # Errors
+/// When the database is unreachable or a migration fails.
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let url = database_url.to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        use diesel::Connection;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
+            .context("connecting to PostgreSQL to migrate")?;
+        let applied =
+            conn.run_pending_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!(e)).context("applying migrations")?;
+        for version in applied {
+            tracing::info!(%version, "applied migration");
+        }
+        Ok(())
+    })
+    .await
+    .context("migration task")?
+}
+
+/// Creates the database named in `database_url` if the server does not have it,
+/// waiting for the server with backoff first.
+async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
+    let config: tokio_postgres::Config = database_url.parse().context("DATABASE_URL is not a PostgreSQL URL")?;
+    let name = config.get_dbname().unwrap_or("postgres").to_owned();
+    let mut maintenance = config.clone();
+    maintenance.dbname("postgres");
+    let client = connect_with_backoff(&maintenance).await?;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .context("looking for the database")?
+        .is_some();
+    if !exists {
+        let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match client.batch_execute(&create).await {
+            Ok(()) => tracing::info!(database = %name, "created database"),
+            // Another process created it between our check and our CREATE.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            Err(e) => return Err(e).context("creating the database"),
+        }
+    }
+    Ok(())
+}
+
+async fn connect_with_backoff(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match config.connect(tokio_postgres::NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "maintenance connection closed");
+                    }
+                });
+                return Ok(client);
+            }
+            Err(e) if started.elapsed() < STARTUP_PATIENCE => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "PostgreSQL not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e).context("PostgreSQL stayed unreachable"),
+        }
+    }
+}
+
+/// Checks out a connection, or reports the pool failure as the port's error.
+async fn checkout(pool: &PgPool) -> Result<PgConnection, PortError> {
+    pool.get().await.map_err(|e| PortError::Unknown(anyhow::Error::new(e).context("checking out a connection")))
+}
+
+/// Wraps a diesel error with what we were doing.
+fn failed(context: &'static str) -> impl FnOnce(diesel::result::Error) -> PortError {
+    move |e| PortError::Unknown(anyhow::Error::new(e).context(context))
+}
+
+/// Whether the server answers a trivial query.
+pub async fn is_ready(pool: &PgPool) -> bool {
+    use diesel_async::RunQueryDsl;
+    let Ok(mut conn) = pool.get().await else {
+        return false;
+    };
+    diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok()
+}

@@ -1,0 +1,97 @@
+//! Durable storage behind the in-memory revocation list.
+
+use application::PortError;
+use chrono::{DateTime, Utc};
+use diesel::upsert::excluded;
+use diesel::{ExpressionMethods, QueryDsl};
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use super::schema::{revoked_tokens, revoked_users};
+use super::{PgPool, checkout, failed};
+
+/// What is revoked right now: token ids and user ids, each with its expiry.
+#[derive(Debug, Default)]
+pub struct RevokedSnapshot {
+    pub tokens: Vec<(Uuid, DateTime<Utc>)>,
+    pub users: Vec<(Uuid, DateTime<Utc>)>,
+}
+
+/// The `revoked_tokens` and `revoked_users` tables.
+#[derive(Clone)]
+pub struct PgRevocationStore {
+    pool: PgPool,
+}
+
+impl PgRevocationStore {
+    #[must_use]
+    pub const fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// # Errors
+    /// `PortError::Unknown` on storage failure.
+    pub async fn save_token(&self, jti: Uuid, expires_at: DateTime<Utc>) -> Result<(), PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        diesel::insert_into(revoked_tokens::table)
+            .values((revoked_tokens::jti.eq(jti), revoked_tokens::expires_at.eq(expires_at)))
+            .on_conflict_do_nothing()
+            .execute(&mut conn)
+            .await
+            .map_err(failed("storing a revoked token"))?;
+        Ok(())
+    }
+
+    /// # Errors
+    /// `PortError::Unknown` on storage failure.
+    pub async fn save_user(&self, user_id: Uuid, expires_at: DateTime<Utc>) -> Result<(), PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        diesel::insert_into(revoked_users::table)
+            .values((revoked_users::user_id.eq(user_id), revoked_users::expires_at.eq(expires_at)))
+            .on_conflict(revoked_users::user_id)
+            .do_update()
+            .set(revoked_users::expires_at.eq(excluded(revoked_users::expires_at)))
+            .execute(&mut conn)
+            .await
+            .map_err(failed("storing a revoked user"))?;
+        Ok(())
+    }
+
+    /// Every revocation still in force at `now`.
+    ///
+    /// # Errors
+    /// `PortError::Unknown` on storage failure.
+    pub async fn load_live(&self, now: DateTime<Utc>) -> Result<RevokedSnapshot, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        let tokens = revoked_tokens::table
+            .filter(revoked_tokens::expires_at.gt(now))
+            .select((revoked_tokens::jti, revoked_tokens::expires_at))
+            .load(&mut conn)
+            .await
+            .map_err(failed("loading revoked tokens"))?;
+        let users = revoked_users::table
+            .filter(revoked_users::expires_at.gt(now))
+            .select((revoked_users::user_id, revoked_users::expires_at))
+            .load(&mut conn)
+            .await
+            .map_err(failed("loading revoked users"))?;
+        Ok(RevokedSnapshot { tokens, users })
+    }
+
+    /// Forgets revocations whose tokens have all expired.
+    ///
+    /// # Errors
+    /// `PortError::Unknown` on storage failure.
+    pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<(), PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.le(now)))
+            .execute(&mut conn)
+            .await
+            .map_err(failed("purging revoked tokens"))?;
+        diesel::delete(revoked_users::table.filter(revoked_users::expires_at.le(now)))
+            .execute(&mut conn)
+            .await
+            .map_err(failed("purging revoked users"))?;
+        Ok(())
+    }
+}

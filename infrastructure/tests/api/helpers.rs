@@ -1,0 +1,161 @@
+//! Spawns the api on port 0 against a fresh database of the real PostgreSQL server.
+
+use infrastructure::app::Application;
+use infrastructure::config::Config;
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
+pub const ADMIN: &str = "root_admin";
+pub const ADMIN_PASSWORD: &str = "admin password";
+pub const PASSWORD: &str = "correct horse";
+
+/// The server that holds every test database: `TEST_DATABASE_URL`, else the local one.
+fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// A running api with its own database, dropped with the value.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub database: String,
+    /// Only the instance that created the database drops it.
+    owns_database: bool,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let database = format!("test_{}", uuid::Uuid::now_v7().simple());
+    let mut app = spawn_on(&database, &[]).await;
+    app.owns_database = true;
+    app
+}
+
+/// Starts an api on `database` (created if missing) with extra settings; the
+/// database outlives it.
+pub async fn spawn_on(database: &str, overrides: &[(&str, &str)]) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        infrastructure::telemetry::init();
+    }
+    let url = format!("{}/{database}", server_url());
+    let mut settings: HashMap<&str, &str> = HashMap::from([
+        ("JWT_SECRET_KEY", JWT_SECRET),
+        ("DATABASE_URL", url.as_str()),
+        ("SERVER_ADDRESS", "127.0.0.1"),
+        ("SERVER_PORT", "0"),
+        ("ADMIN_USERNAME", ADMIN),
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ]);
+    settings.extend(overrides.iter().copied());
+    let config = Config::from_source(&settings).expect("test configuration");
+    let application = Application::build(config).await.expect("the api starts");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    TestApp { address, client: Client::new(), database: database.to_owned(), owns_database: false }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !self.owns_database {
+            return;
+        }
+        let database = self.database.clone();
+        // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let (client, connection) =
+                    tokio_postgres::connect(&format!("{}/postgres", server_url()), tokio_postgres::NoTls).await?;
+                tokio::spawn(connection);
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).await
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}", self.database);
+        }
+    }
+}
+
+/// A signed-in user.
+pub struct Session {
+    pub id: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.client.patch(self.url(path))
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    pub async fn register(&self, username: &str) -> Response {
+        self.post("/api/v1/auth/register")
+            .json(&json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login_as(&self, username: &str, password: &str) -> Response {
+        self.post("/api/v1/auth/login").json(&json!({"username": username, "password": password})).send().await.unwrap()
+    }
+
+    /// Logs in and returns the session; panics if that fails.
+    pub async fn login(&self, username: &str, password: &str) -> Session {
+        let response = self.login_as(username, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {username}");
+        let tokens: Value = response.json().await.unwrap();
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let me: Value = self.get("/api/v1/users/me").bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+        Session {
+            id: me["id"].as_str().unwrap().to_owned(),
+            access,
+            refresh: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Registers `username` and signs in.
+    pub async fn signed_in(&self, username: &str) -> Session {
+        assert_eq!(self.register(username).await.status(), StatusCode::CREATED, "register {username}");
+        self.login(username, PASSWORD).await
+    }
+
+    pub async fn admin(&self) -> Session {
+        self.login(ADMIN, ADMIN_PASSWORD).await
+    }
+}
+
+/// Asserts a problem+json answer with `status` and `code`; returns its body.
+pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    if status == StatusCode::UNAUTHORIZED {
+        assert_eq!(response.headers().get("www-authenticate").unwrap(), "Bearer");
+    }
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert_eq!(body["type"], "about:blank");
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}

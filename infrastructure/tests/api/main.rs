@@ -1,0 +1,9 @@
+//! HTTP tests of the api against the real PostgreSQL server, one database per test.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it breaks")]
+
+mod auth;
+mod errors;
+mod helpers;
+mod tokens;
+mod users;
