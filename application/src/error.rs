@@ -57,6 +57,9 @@ pub enum ApplicationError {
     Unauthorized(AuthFailure),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// The daily post quota is spent; it frees in `retry_after_seconds`.
+    #[error("quota exceeded")]
+    QuotaExceeded { retry_after_seconds: u64 },
     #[error(transparent)]
     Unknown(anyhow::Error),
 }

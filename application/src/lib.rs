@@ -5,7 +5,11 @@
 
 pub mod auth;
 pub mod error;
+pub mod follow;
+pub mod notification;
+pub mod paging;
 pub mod ports;
+pub mod post;
 pub mod user;
 
 #[cfg(test)]

@@ -7,6 +7,11 @@ pub use crate::auth::ports::{
     AccessClaims, IssuedAccessToken, PasswordHash, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList,
     TokenIssuer,
 };
+pub use crate::follow::ports::{FollowEntry, FollowRepository, NewFollow};
+pub use crate::notification::ports::NotificationRepository;
+pub use crate::post::ports::{
+    CreatePostOutcome, DailyQuota, IdempotencyKey, NewPost, PostQuery, PostRepository, PostScope,
+};
 pub use crate::user::ports::{NewUser, Profile, UserChanges, UserCredentials, UserPage, UserRepository};
 
 /// The current time. A port so that use cases can be tested at any instant.

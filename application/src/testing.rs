@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use domain::{Password, Role, User, UserId, Username};
+use domain::{Author, Password, Role, User, UserId, Username};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,6 +49,10 @@ impl InMemoryUsers {
     pub fn count(&self) -> usize {
         self.rows.lock().unwrap().len()
     }
+}
+
+fn author_of(user: &User) -> Author {
+    Author { id: user.id, username: user.username.clone(), display_name: user.display_name.clone(), avatar: None }
 }
 
 fn profile_of(user: User) -> Profile {
@@ -132,6 +136,19 @@ impl UserRepository for InMemoryUsers {
         let before = rows.len();
         rows.retain(|(u, _)| u.id != id);
         Ok(rows.len() < before)
+    }
+
+    async fn author(&self, id: UserId) -> Result<Option<Author>, PortError> {
+        Ok(self.find(id).await?.map(|u| author_of(&u)))
+    }
+
+    async fn authors_named(&self, usernames: &[Username]) -> Result<Vec<Author>, PortError> {
+        let rows = self.rows.lock().unwrap();
+        Ok(usernames
+            .iter()
+            .filter_map(|name| rows.iter().find(|(u, _)| u.username.as_str().eq_ignore_ascii_case(name.as_str())))
+            .map(|(u, _)| author_of(u))
+            .collect())
     }
 
     async fn list(&self, prefix: Option<&str>, limit: u32, offset: u64) -> Result<UserPage, PortError> {
@@ -285,6 +302,8 @@ impl RevocationList for InMemoryRevocations {
 /// Both services over one set of fakes.
 pub struct Harness {
     pub users: std::sync::Arc<InMemoryUsers>,
+    pub content: std::sync::Arc<InMemoryContent>,
+    pub clock: std::sync::Arc<FixedClock>,
     pub hasher: std::sync::Arc<FakeHasher>,
     pub auth: crate::auth::AuthService,
     pub accounts: crate::user::UserService,
@@ -308,12 +327,20 @@ impl Default for Harness {
             clock.clone(),
             Duration::days(30),
         );
-        let accounts = crate::user::UserService::new(users.clone(), hasher.clone(), tokens, revocations, clock);
-        Self { users, hasher, auth, accounts }
+        let accounts = crate::user::UserService::new(users.clone(), hasher.clone(), tokens, revocations, clock.clone());
+        Self { users, content: Arc::default(), clock, hasher, auth, accounts }
     }
 }
 
 impl Harness {
+    pub fn posts(&self, daily_limit: u32) -> crate::post::PostService {
+        crate::post::PostService::new(self.users.clone(), self.content.clone(), self.clock.clone(), daily_limit)
+    }
+
+    pub fn follows(&self) -> crate::follow::FollowService {
+        crate::follow::FollowService::new(self.users.clone(), self.content.clone(), self.clock.clone())
+    }
+
     pub fn register(
         &self,
         name: &str,
@@ -344,5 +371,143 @@ impl Harness {
         let password = Password::new("correct horse").unwrap();
         futures::executor::block_on(self.accounts.bootstrap_admin(Username::new(name).unwrap(), password)).unwrap();
         self.login(name).0
+    }
+}
+
+/// Posts, follows, notifications and the outbox in memory, with the
+/// transactional contracts of the ports (each call is all-or-nothing).
+#[derive(Default)]
+pub struct InMemoryContent {
+    pub posts: Mutex<Vec<domain::Post>>,
+    pub follows: Mutex<Vec<domain::Follow>>,
+    pub notifications: Mutex<Vec<domain::Notification>>,
+    pub outbox: Mutex<Vec<domain::Envelope>>,
+    keys: Mutex<HashMap<(UserId, String), (domain::PostId, DateTime<Utc>)>>,
+}
+
+impl InMemoryContent {
+    pub fn event_types(&self) -> Vec<&'static str> {
+        self.outbox.lock().unwrap().iter().map(|e| e.event.type_name()).collect()
+    }
+}
+
+#[async_trait]
+impl PostRepository for InMemoryContent {
+    async fn create(
+        &self,
+        new: NewPost,
+        key: Option<IdempotencyKey>,
+        quota: Option<DailyQuota>,
+    ) -> Result<CreatePostOutcome, PortError> {
+        let author = new.post.author.id;
+        let mut keys = self.keys.lock().unwrap();
+        let mut posts = self.posts.lock().unwrap();
+        if let Some(key) = &key
+            && let Some((post_id, at)) = keys.get(&(author, key.key.clone()))
+            && *at >= key.not_before
+        {
+            let first = posts.iter().find(|p| p.id == *post_id).cloned().unwrap();
+            return Ok(CreatePostOutcome::Replayed(first));
+        }
+        if let Some(quota) = quota {
+            let today = posts.iter().filter(|p| p.author.id == author && p.created_at >= quota.since).count();
+            if today >= quota.limit as usize {
+                return Ok(CreatePostOutcome::QuotaExceeded);
+            }
+        }
+        if let Some(key) = key {
+            keys.insert((author, key.key), (new.post.id, new.post.created_at));
+        }
+        posts.push(new.post.clone());
+        self.notifications.lock().unwrap().extend(new.notifications);
+        self.outbox.lock().unwrap().extend(new.events);
+        Ok(CreatePostOutcome::Created(new.post))
+    }
+
+    async fn find(&self, id: domain::PostId) -> Result<Option<domain::Post>, PortError> {
+        Ok(self.posts.lock().unwrap().iter().find(|p| p.id == id).cloned())
+    }
+
+    async fn delete(&self, id: domain::PostId, event: domain::Envelope) -> Result<bool, PortError> {
+        let mut posts = self.posts.lock().unwrap();
+        let before = posts.len();
+        posts.retain(|p| p.id != id);
+        let deleted = posts.len() < before;
+        if deleted {
+            self.outbox.lock().unwrap().push(event);
+        }
+        Ok(deleted)
+    }
+
+    async fn list(
+        &self,
+        query: &PostQuery,
+        page: crate::paging::PageRequest,
+    ) -> Result<crate::paging::Page<domain::Post>, PortError> {
+        let follows = self.follows.lock().unwrap().clone();
+        let mut rows: Vec<domain::Post> = self
+            .posts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| match &query.scope {
+                PostScope::Everyone => true,
+                PostScope::Author(a) => p.author.id == *a,
+                PostScope::Timeline(me) => {
+                    p.author.id == *me || follows.iter().any(|f| f.follower() == *me && f.followee() == p.author.id)
+                }
+            })
+            .filter(|p| query.text.as_ref().is_none_or(|t| p.content.as_str().contains(t.as_str())))
+            .filter(|p| {
+                page.before.is_none_or(|b| *p.id.as_uuid() < b) && page.since.is_none_or(|s| *p.id.as_uuid() > s)
+            })
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| b.id.cmp(&a.id));
+        rows.truncate(page.limit as usize + 1);
+        Ok(crate::paging::Page::from_rows(rows, page.limit, |p| *p.id.as_uuid()))
+    }
+}
+
+#[async_trait]
+impl FollowRepository for InMemoryContent {
+    async fn follow(&self, new: NewFollow) -> Result<bool, PortError> {
+        let mut follows = self.follows.lock().unwrap();
+        if follows.contains(&new.follow) {
+            return Ok(false);
+        }
+        follows.push(new.follow);
+        self.notifications.lock().unwrap().push(new.notification);
+        self.outbox.lock().unwrap().extend(new.events);
+        Ok(true)
+    }
+
+    async fn unfollow(&self, follow: domain::Follow, event: domain::Envelope) -> Result<bool, PortError> {
+        let mut follows = self.follows.lock().unwrap();
+        let before = follows.len();
+        follows.retain(|f| *f != follow);
+        let removed = follows.len() < before;
+        if removed {
+            self.outbox.lock().unwrap().push(event);
+        }
+        Ok(removed)
+    }
+
+    async fn followers(
+        &self,
+        _user: UserId,
+        _viewer: UserId,
+        _page: crate::paging::PageRequest,
+    ) -> Result<crate::paging::Page<FollowEntry>, PortError> {
+        Ok(crate::paging::Page { items: Vec::new(), next_cursor: None })
+    }
+
+    async fn following(
+        &self,
+        _user: UserId,
+        _viewer: UserId,
+        _page: crate::paging::PageRequest,
+    ) -> Result<crate::paging::Page<FollowEntry>, PortError> {
+        Ok(crate::paging::Page { items: Vec::new(), next_cursor: None })
     }
 }

@@ -7,10 +7,12 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::di::{Adapters, AppModule, AuthSettings};
-use crate::http::{self, views::PublicUrls};
+use crate::di::{Adapters, AppModule, AuthSettings, PostSettings};
+use crate::http;
+use crate::persistence::outbox::Outbox;
 use crate::persistence::{self, PgPool, PgRevocationStore};
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
+use crate::wire::PublicUrls;
 
 /// Connections per process; enough for 2 cores with headroom for bursts.
 const POOL_SIZE: usize = 16;
@@ -33,9 +35,15 @@ pub async fn build_module(config: &Config) -> anyhow::Result<(Arc<AppModule>, Pg
             chrono::Duration::seconds(config.jwt_ttl_seconds.into()),
         ),
         revocations,
+        outbox: Outbox::new(public_urls(config)),
         auth: AuthSettings { refresh_ttl: chrono::Duration::seconds(config.refresh_ttl_seconds.into()) },
+        posts: PostSettings { daily_limit: config.post_daily_limit },
     };
     Ok((Arc::new(AppModule::wire(adapters)), pool))
+}
+
+fn public_urls(config: &Config) -> PublicUrls {
+    PublicUrls { base: config.public_base_url.clone() }
 }
 
 /// Creates the admin named in the configuration if no user has that name.
@@ -77,8 +85,7 @@ impl Application {
         let listener = TcpListener::bind((config.server_address, config.server_port))
             .with_context(|| format!("binding {}:{}", config.server_address, config.server_port))?;
         let port = listener.local_addr()?.port();
-        let urls = PublicUrls { base: config.public_base_url.clone() };
-        let server = http::serve(listener, module, pool, urls)?;
+        let server = http::serve(listener, module, pool, public_urls(&config))?;
         Ok(Self { port, server })
     }
 

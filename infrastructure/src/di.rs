@@ -2,14 +2,23 @@
 //! built from them. Handlers receive use cases through it.
 
 use application::auth::AuthService;
-use application::ports::{Clock, PasswordHasher, RefreshTokenStore, RevocationList, TokenIssuer, UserRepository};
+use application::follow::FollowService;
+use application::notification::NotificationService;
+use application::ports::{
+    Clock, FollowRepository, NotificationRepository, PasswordHasher, PostRepository, RefreshTokenStore, RevocationList,
+    TokenIssuer, UserRepository,
+};
+use application::post::PostService;
 use application::user::UserService;
 use shaku::{Component, HasComponent, Interface, ModuleBuildContext, module};
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
+use crate::persistence::outbox::Outbox;
 use crate::persistence::{
-    PgPool, PgRefreshTokenStore, PgRefreshTokenStoreParameters, PgUserRepository, PgUserRepositoryParameters,
+    PgFollowRepository, PgFollowRepositoryParameters, PgNotificationRepository, PgNotificationRepositoryParameters,
+    PgPool, PgPostRepository, PgPostRepositoryParameters, PgRefreshTokenStore, PgRefreshTokenStoreParameters,
+    PgUserRepository, PgUserRepositoryParameters,
 };
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
 
@@ -30,6 +39,9 @@ injectable_ports! {
     RefreshTokenStorePort => RefreshTokenStore,
     RevocationListPort => RevocationList,
     ClockPort => Clock,
+    PostRepositoryPort => PostRepository,
+    FollowRepositoryPort => FollowRepository,
+    NotificationRepositoryPort => NotificationRepository,
 }
 
 /// Resolves the twin of a port and hands it out as the port itself.
@@ -78,6 +90,49 @@ impl Component<AppModule> for UserService {
     }
 }
 
+/// Settings of the post use cases.
+#[derive(Default)]
+pub struct PostSettings {
+    /// Posts per author per UTC day; 0 = no limit.
+    pub daily_limit: u32,
+}
+
+impl Component<AppModule> for PostService {
+    type Interface = Self;
+    type Parameters = PostSettings;
+
+    fn build(context: &mut ModuleBuildContext<AppModule>, settings: PostSettings) -> Box<Self> {
+        Box::new(Self::new(
+            port::<dyn UserRepositoryPort>(context),
+            port::<dyn PostRepositoryPort>(context),
+            port::<dyn ClockPort>(context),
+            settings.daily_limit,
+        ))
+    }
+}
+
+impl Component<AppModule> for FollowService {
+    type Interface = Self;
+    type Parameters = ();
+
+    fn build(context: &mut ModuleBuildContext<AppModule>, (): ()) -> Box<Self> {
+        Box::new(Self::new(
+            port::<dyn UserRepositoryPort>(context),
+            port::<dyn FollowRepositoryPort>(context),
+            port::<dyn ClockPort>(context),
+        ))
+    }
+}
+
+impl Component<AppModule> for NotificationService {
+    type Interface = Self;
+    type Parameters = ();
+
+    fn build(context: &mut ModuleBuildContext<AppModule>, (): ()) -> Box<Self> {
+        Box::new(Self::new(port::<dyn NotificationRepositoryPort>(context)))
+    }
+}
+
 module! {
     pub AppModule {
         components = [
@@ -87,8 +142,14 @@ module! {
             JwtTokenIssuer,
             RevocationCache,
             SystemClock,
+            PgPostRepository,
+            PgFollowRepository,
+            PgNotificationRepository,
             AuthService,
             UserService,
+            PostService,
+            FollowService,
+            NotificationService,
         ],
         providers = []
     }
@@ -100,7 +161,9 @@ pub struct Adapters {
     pub hasher: Argon2Hasher,
     pub tokens: JwtTokenIssuer,
     pub revocations: RevocationCache,
+    pub outbox: Outbox,
     pub auth: AuthSettings,
+    pub posts: PostSettings,
 }
 
 impl AppModule {
@@ -108,11 +171,25 @@ impl AppModule {
     pub fn wire(adapters: Adapters) -> Self {
         Self::builder()
             .with_component_parameters::<PgUserRepository>(PgUserRepositoryParameters { pool: adapters.pool.clone() })
-            .with_component_parameters::<PgRefreshTokenStore>(PgRefreshTokenStoreParameters { pool: adapters.pool })
+            .with_component_parameters::<PgRefreshTokenStore>(PgRefreshTokenStoreParameters {
+                pool: adapters.pool.clone(),
+            })
+            .with_component_parameters::<PgPostRepository>(PgPostRepositoryParameters {
+                pool: adapters.pool.clone(),
+                outbox: adapters.outbox.clone(),
+            })
+            .with_component_parameters::<PgFollowRepository>(PgFollowRepositoryParameters {
+                pool: adapters.pool.clone(),
+                outbox: adapters.outbox,
+            })
+            .with_component_parameters::<PgNotificationRepository>(PgNotificationRepositoryParameters {
+                pool: adapters.pool,
+            })
             .with_component_override::<dyn PasswordHasherPort>(Box::new(adapters.hasher))
             .with_component_override::<dyn TokenIssuerPort>(Box::new(adapters.tokens))
             .with_component_override::<dyn RevocationListPort>(Box::new(adapters.revocations))
             .with_component_parameters::<AuthService>(adapters.auth)
+            .with_component_parameters::<PostService>(adapters.posts)
             .build()
     }
 }

@@ -8,3 +8,4 @@ pub mod http;
 pub mod persistence;
 pub mod security;
 pub mod telemetry;
+pub mod wire;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{Bio, DisplayName, Email, Role, User, UserId, Username};
+use domain::{Author, Bio, DisplayName, Email, Role, User, UserId, Username};
 
 use crate::PortError;
 use crate::auth::ports::PasswordHash;
@@ -113,6 +113,18 @@ pub trait UserRepository: Send + Sync {
     /// # Errors
     /// Only `PortError::Unknown`.
     async fn delete(&self, id: UserId) -> Result<bool, PortError>;
+
+    /// How `id` is shown next to what they write.
+    ///
+    /// # Errors
+    /// Only `PortError::Unknown`; an absent user is `Ok(None)`.
+    async fn author(&self, id: UserId) -> Result<Option<Author>, PortError>;
+
+    /// The existing users among `usernames` (any letter case); unknown names are skipped.
+    ///
+    /// # Errors
+    /// Only `PortError::Unknown`.
+    async fn authors_named(&self, usernames: &[Username]) -> Result<Vec<Author>, PortError>;
 
     /// Users ordered by username, filtered by a case-insensitive username prefix.
     ///

@@ -10,8 +10,8 @@ use shaku_actix::Inject;
 use super::extract::{Authenticated, MaybeAuthenticated, optional_json};
 use super::fields::Fields;
 use super::problem::ApiError;
-use super::views::{PublicUrls, UserView};
 use crate::di::AppModule;
+use crate::wire::{PublicUrls, UserView};
 
 type Auth = Inject<AppModule, AuthService>;
 

@@ -3,11 +3,14 @@
 mod auth;
 pub mod extract;
 mod fields;
+mod follows;
 mod health;
 pub mod middleware;
+mod notifications;
+mod paging;
+mod posts;
 pub mod problem;
 mod users;
-pub mod views;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{ErrorHandlers, from_fn};
@@ -17,8 +20,8 @@ use std::sync::Arc;
 
 use crate::di::AppModule;
 use crate::persistence::PgPool;
+use crate::wire::PublicUrls;
 use problem::ApiError;
-use views::PublicUrls;
 
 /// Every route of the api, in one table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -34,7 +37,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/users/lookup", web::get().to(users::lookup))
             .route("/users", web::get().to(users::list))
             .route("/users/{id}", web::get().to(users::profile))
-            .route("/users/{id}/role", web::patch().to(users::change_role)),
+            .route("/users/{id}/role", web::patch().to(users::change_role))
+            .route("/users/{id}/posts", web::get().to(posts::by_author))
+            .route("/users/{id}/follow", web::put().to(follows::follow))
+            .route("/users/{id}/follow", web::delete().to(follows::unfollow))
+            .route("/users/{id}/followers", web::get().to(follows::followers))
+            .route("/users/{id}/following", web::get().to(follows::following))
+            .route("/posts", web::post().to(posts::create))
+            .route("/posts", web::get().to(posts::search))
+            .route("/posts/{id}", web::get().to(posts::get))
+            .route("/posts/{id}", web::delete().to(posts::delete))
+            .route("/timeline", web::get().to(posts::timeline))
+            .route("/notifications", web::get().to(notifications::list))
+            .route("/notifications/unread_count", web::get().to(notifications::unread_count))
+            .route("/notifications/read", web::post().to(notifications::mark_read)),
     )
     .route("/health/live", web::get().to(health::live))
     .route("/health/ready", web::get().to(health::ready));

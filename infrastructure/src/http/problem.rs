@@ -18,6 +18,7 @@ pub struct ApiError {
     code: Cow<'static, str>,
     detail: String,
     errors: Option<FieldErrors>,
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -34,7 +35,7 @@ struct ProblemBody<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
-        Self { status, code: code.into(), detail: detail.into(), errors: None }
+        Self { status, code: code.into(), detail: detail.into(), errors: None, retry_after: None }
     }
 
     #[must_use]
@@ -124,6 +125,9 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds));
+        }
         response.json(body)
     }
 }
@@ -143,6 +147,10 @@ impl From<ApplicationError> for ApiError {
             }
             ApplicationError::Unauthorized(failure) => Self::unauthorized(failure),
             ApplicationError::Forbidden(why) => Self::new(StatusCode::FORBIDDEN, "forbidden", why),
+            ApplicationError::QuotaExceeded { retry_after_seconds } => Self {
+                retry_after: Some(retry_after_seconds),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", "the daily post quota is used up")
+            },
             ApplicationError::Unknown(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "request failed");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::extract::Authenticated;
 use super::fields::{Fields, nullable};
 use super::problem::ApiError;
-use super::views::{ProfileView, PublicUrls, UserView};
 use crate::di::AppModule;
+use crate::wire::{ProfileView, PublicUrls, UserView};
 
 type Users = Inject<AppModule, UserService>;
 type Urls = web::Data<PublicUrls>;

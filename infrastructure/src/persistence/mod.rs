@@ -1,10 +1,17 @@
 //! PostgreSQL through diesel-async: the pool, start-up set-up, and repositories.
 
+mod follows;
+mod notifications;
+pub mod outbox;
+mod posts;
 mod refresh_tokens;
 mod revocations;
 pub mod schema;
 mod users;
 
+pub use follows::{PgFollowRepository, PgFollowRepositoryParameters};
+pub use notifications::{PgNotificationRepository, PgNotificationRepositoryParameters};
+pub use posts::{PgPostRepository, PgPostRepositoryParameters};
 pub use refresh_tokens::{PgRefreshTokenStore, PgRefreshTokenStoreParameters};
 pub use revocations::PgRevocationStore;
 pub use users::{PgUserRepository, PgUserRepositoryParameters};

@@ -42,4 +42,80 @@ diesel::table! {
 }
 
 diesel::joinable!(refresh_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens);
+
+diesel::table! {
+    posts (id) {
+        id -> Uuid,
+        author_id -> Uuid,
+        content -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    post_mentions (post_id, user_id) {
+        post_id -> Uuid,
+        user_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    follows (id) {
+        id -> Uuid,
+        follower_id -> Uuid,
+        followee_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Uuid,
+        recipient_id -> Uuid,
+        actor_id -> Uuid,
+        kind -> Text,
+        post_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notification_markers (user_id) {
+        user_id -> Uuid,
+        read_up_to -> Uuid,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Uuid,
+        key -> Text,
+        post_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Uuid,
+        event_type -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+        published_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(posts -> users (author_id));
+diesel::joinable!(post_mentions -> users (user_id));
+diesel::joinable!(post_mentions -> posts (post_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    refresh_tokens,
+    posts,
+    post_mentions,
+    follows,
+    notifications,
+    notification_markers,
+    idempotency_keys,
+    outbox
+);

@@ -11,7 +11,7 @@ use diesel::{
 };
 use diesel::{TextExpressionMethods, declare_sql_function};
 use diesel_async::RunQueryDsl;
-use domain::{Bio, DisplayName, Email, Role, User, UserId, Username};
+use domain::{Author, Bio, DisplayName, Email, Role, User, UserId, Username};
 use shaku::Component;
 use uuid::Uuid;
 
@@ -39,7 +39,7 @@ impl PgUserRepository {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
-struct UserRow {
+pub(super) struct UserRow {
     id: Uuid,
     username: String,
     email: Option<String>,
@@ -92,8 +92,52 @@ struct UserChangesRow<'a> {
     bio: Option<Option<&'a str>>,
 }
 
-fn to_user(row: UserRow) -> Result<User, PortError> {
+pub(super) fn to_user(row: UserRow) -> Result<User, PortError> {
     User::try_from(row).map_err(PortError::Unknown)
+}
+
+pub(super) fn author_of(user: &User) -> Author {
+    Author {
+        id: user.id,
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        avatar: user.avatar.clone(),
+    }
+}
+
+/// Public profiles of `ids` (in that order, absent ones skipped) with their
+/// counts and whether `viewer` follows each; one query whatever the number.
+pub(super) async fn load_profiles(pool: &PgPool, ids: &[Uuid], viewer: UserId) -> Result<Vec<Profile>, PortError> {
+    use super::schema::{follows, posts};
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = checkout(pool).await?;
+    let followers = follows::table.filter(follows::followee_id.eq(users::id)).count().single_value();
+    let following = follows::table.filter(follows::follower_id.eq(users::id)).count().single_value();
+    let posted = posts::table.filter(posts::author_id.eq(users::id)).count().single_value();
+    let followed_by_me = diesel::dsl::exists(
+        follows::table.filter(follows::follower_id.eq(viewer.as_uuid())).filter(follows::followee_id.eq(users::id)),
+    );
+    let rows: Vec<(UserRow, Option<i64>, Option<i64>, Option<i64>, bool)> = users::table
+        .filter(users::id.eq_any(ids))
+        .select((UserRow::as_select(), followers, following, posted, followed_by_me))
+        .load(&mut conn)
+        .await
+        .map_err(failed("loading profiles"))?;
+    let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
+    let mut profiles = Vec::with_capacity(rows.len());
+    for (row, followers, following, posted, followed_by_me) in rows {
+        profiles.push(Profile {
+            user: to_user(row)?,
+            followers_count: count(followers),
+            following_count: count(following),
+            posts_count: count(posted),
+            followed_by_me,
+        });
+    }
+    profiles.sort_by_key(|p| ids.iter().position(|id| id == p.user.id.as_uuid()));
+    Ok(profiles)
 }
 
 /// A unique-index violation becomes the conflict it stands for; anything else is unknown.
@@ -133,10 +177,9 @@ impl PgUserRepository {
             .map_err(failed("finding a user by username"))
     }
 
-    /// Follows, posts and their counts arrive with the posts context; until then
-    /// every profile honestly has none.
-    fn profile_of(user: User) -> Profile {
-        Profile { user, followers_count: 0, following_count: 0, posts_count: 0, followed_by_me: false }
+    /// Public profiles of `ids` as `viewer` sees them, with their counts; one query.
+    async fn profiles(&self, ids: &[Uuid], viewer: UserId) -> Result<Vec<Profile>, PortError> {
+        load_profiles(&self.pool, ids, viewer).await
     }
 }
 
@@ -181,15 +224,40 @@ impl UserRepository for PgUserRepository {
         Ok(Some(UserCredentials { user: to_user(row)?, password_hash: PasswordHash::new(hash) }))
     }
 
-    async fn profile(&self, id: UserId, _viewer: UserId) -> Result<Option<Profile>, PortError> {
-        Ok(self.find(id).await?.map(Self::profile_of))
+    async fn profile(&self, id: UserId, viewer: UserId) -> Result<Option<Profile>, PortError> {
+        Ok(self.profiles(&[*id.as_uuid()], viewer).await?.pop())
     }
 
-    async fn profile_by_username(&self, username: &Username, _viewer: UserId) -> Result<Option<Profile>, PortError> {
+    async fn profile_by_username(&self, username: &Username, viewer: UserId) -> Result<Option<Profile>, PortError> {
         let Some((row, _)) = self.find_row(username.as_str()).await? else {
             return Ok(None);
         };
-        Ok(Some(Self::profile_of(to_user(row)?)))
+        Ok(self.profiles(&[row.id], viewer).await?.pop())
+    }
+
+    async fn author(&self, id: UserId) -> Result<Option<Author>, PortError> {
+        Ok(self.find(id).await?.map(|user| author_of(&user)))
+    }
+
+    async fn authors_named(&self, usernames: &[Username]) -> Result<Vec<Author>, PortError> {
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = checkout(&self.pool).await?;
+        let lowered: Vec<String> = usernames.iter().map(|u| u.as_str().to_lowercase()).collect();
+        let rows: Vec<UserRow> = users::table
+            .filter(lower(users::username).eq_any(&lowered))
+            .select(UserRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(failed("finding mentioned users"))?;
+        let found: Vec<User> = rows.into_iter().map(to_user).collect::<Result<_, _>>()?;
+        // Keep the order in which the text names them.
+        Ok(lowered
+            .iter()
+            .filter_map(|name| found.iter().find(|u| u.username.as_str().to_lowercase() == *name))
+            .map(author_of)
+            .collect())
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]

@@ -1,0 +1,98 @@
+use domain::{DomainEvent, Envelope, Follow, Notification, NotificationKind, UserId};
+use std::sync::Arc;
+use uuid::Uuid;
+
+use super::ports::{FollowEntry, FollowRepository, NewFollow};
+use crate::paging::{Page, PageRequest};
+use crate::ports::{AccessClaims, Clock, UserRepository};
+use crate::{ApplicationError, AuthFailure};
+
+/// Following and unfollowing; follower lists.
+pub struct FollowService {
+    users: Arc<dyn UserRepository>,
+    follows: Arc<dyn FollowRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl FollowService {
+    #[must_use]
+    pub fn new(users: Arc<dyn UserRepository>, follows: Arc<dyn FollowRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { users, follows, clock }
+    }
+
+    /// Follows `target`. Idempotent: following again changes nothing and
+    /// notifies no one.
+    ///
+    /// # Errors
+    /// `Validation` on oneself, `NotFound("user")` for an unknown target, or `Unknown`.
+    pub async fn follow(&self, caller: &AccessClaims, target: UserId) -> Result<(), ApplicationError> {
+        let follow = Follow::new(caller.user_id, target).map_err(|e| ApplicationError::invalid("id", e.to_string()))?;
+        if self.users.find(target).await?.is_none() {
+            return Err(ApplicationError::NotFound("user"));
+        }
+        let actor = self
+            .users
+            .author(caller.user_id)
+            .await?
+            .ok_or(ApplicationError::Unauthorized(AuthFailure::TokenRevoked))?;
+        let now = self.clock.now();
+        let notification = Notification {
+            id: Uuid::now_v7(),
+            recipient: target,
+            actor,
+            kind: NotificationKind::Follow,
+            created_at: now,
+            read: false,
+        };
+        let events = vec![
+            Envelope::new(DomainEvent::FollowCreated(follow), now),
+            Envelope::new(DomainEvent::NotificationCreated(notification.clone()), now),
+        ];
+        self.follows.follow(NewFollow { follow, notification, events }).await?;
+        Ok(())
+    }
+
+    /// Stops following `target`. Idempotent, also for an unknown target.
+    ///
+    /// # Errors
+    /// `Unknown` when storage fails.
+    pub async fn unfollow(&self, caller: &AccessClaims, target: UserId) -> Result<(), ApplicationError> {
+        let Ok(follow) = Follow::new(caller.user_id, target) else {
+            return Ok(());
+        };
+        let event = Envelope::new(DomainEvent::FollowDeleted(follow), self.clock.now());
+        self.follows.unfollow(follow, event).await?;
+        Ok(())
+    }
+
+    /// # Errors
+    /// `NotFound("user")`, or `Unknown`.
+    pub async fn followers(
+        &self,
+        caller: &AccessClaims,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<FollowEntry>, ApplicationError> {
+        self.require_user(user).await?;
+        Ok(self.follows.followers(user, caller.user_id, page).await?)
+    }
+
+    /// # Errors
+    /// `NotFound("user")`, or `Unknown`.
+    pub async fn following(
+        &self,
+        caller: &AccessClaims,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<FollowEntry>, ApplicationError> {
+        self.require_user(user).await?;
+        Ok(self.follows.following(user, caller.user_id, page).await?)
+    }
+
+    async fn require_user(&self, user: UserId) -> Result<(), ApplicationError> {
+        match self.users.find(user).await? {
+            Some(_) => Ok(()),
+            None => Err(ApplicationError::NotFound("user")),
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Notifications and the read marker.
+
+pub mod ports;
+mod service;
+
+pub use service::NotificationService;

@@ -1,0 +1,131 @@
+//! `NotificationRepository` on PostgreSQL.
+
+use application::PortError;
+use application::paging::{Page, PageRequest};
+use application::ports::NotificationRepository;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::sql_types::Uuid as SqlUuid;
+use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
+use diesel_async::RunQueryDsl;
+use domain::{Notification, NotificationKind, UserId};
+use shaku::Component;
+use uuid::Uuid;
+
+use super::posts::posts_by_id;
+use super::schema::{notification_markers, notifications, users};
+use super::users::{UserRow, author_of, to_user};
+use super::{PgPool, checkout, failed};
+
+#[derive(Component)]
+#[shaku(interface = crate::di::NotificationRepositoryPort)]
+pub struct PgNotificationRepository {
+    pool: PgPool,
+}
+
+impl PgNotificationRepository {
+    #[must_use]
+    pub const fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = notifications, check_for_backend(diesel::pg::Pg))]
+struct NotificationRow {
+    id: Uuid,
+    recipient_id: Uuid,
+    kind: String,
+    post_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+/// Everything at or below the marker is read; no marker means nothing is.
+async fn read_marker(conn: &mut diesel_async::AsyncPgConnection, user: UserId) -> Result<Uuid, PortError> {
+    let marker = notification_markers::table
+        .find(user.as_uuid())
+        .select(notification_markers::read_up_to)
+        .first(conn)
+        .await
+        .optional()
+        .map_err(failed("reading the read marker"))?;
+    Ok(marker.unwrap_or(Uuid::nil()))
+}
+
+#[async_trait]
+impl NotificationRepository for PgNotificationRepository {
+    async fn list(&self, recipient: UserId, page: PageRequest) -> Result<Page<Notification>, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        let mut query = notifications::table
+            .inner_join(users::table.on(users::id.eq(notifications::actor_id)))
+            .filter(notifications::recipient_id.eq(recipient.as_uuid()))
+            .into_boxed();
+        if let Some(before) = page.before {
+            query = query.filter(notifications::id.lt(before));
+        }
+        if let Some(since) = page.since {
+            query = query.filter(notifications::id.gt(since));
+        }
+        let rows: Vec<(NotificationRow, UserRow)> = query
+            .order(notifications::id.desc())
+            .limit(i64::from(page.limit) + 1)
+            .select((NotificationRow::as_select(), UserRow::as_select()))
+            .load(&mut conn)
+            .await
+            .map_err(failed("listing notifications"))?;
+        let marker = read_marker(&mut conn, recipient).await?;
+        let post_ids: Vec<Uuid> = rows.iter().filter_map(|(n, _)| n.post_id).collect();
+        let posts = posts_by_id(&mut conn, &post_ids).await?;
+        let mut list = Vec::with_capacity(rows.len());
+        for (row, actor) in rows {
+            let kind = match (row.kind.as_str(), row.post_id) {
+                ("follow", _) => NotificationKind::Follow,
+                ("mention", Some(post_id)) => match posts.iter().find(|p| *p.id.as_uuid() == post_id) {
+                    Some(post) => NotificationKind::Mention(Box::new(post.clone())),
+                    None => continue, // deleted since; its notification goes with it
+                },
+                (other, _) => return Err(PortError::Unknown(anyhow::anyhow!("stored notification kind {other:?}"))),
+            };
+            list.push(Notification {
+                id: row.id,
+                recipient: UserId::from_uuid(row.recipient_id),
+                actor: author_of(&to_user(actor)?),
+                kind,
+                created_at: row.created_at,
+                read: row.id <= marker,
+            });
+        }
+        Ok(Page::from_rows(list, page.limit, |n| n.id))
+    }
+
+    async fn unread_count(&self, recipient: UserId) -> Result<u64, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        let marker = read_marker(&mut conn, recipient).await?;
+        let count: i64 = notifications::table
+            .filter(notifications::recipient_id.eq(recipient.as_uuid()))
+            .filter(notifications::id.gt(marker))
+            .count()
+            .get_result(&mut conn)
+            .await
+            .map_err(failed("counting unread notifications"))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn mark_read(&self, recipient: UserId, up_to: Uuid) -> Result<(), PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        diesel::insert_into(notification_markers::table)
+            .values((notification_markers::user_id.eq(recipient.as_uuid()), notification_markers::read_up_to.eq(up_to)))
+            .on_conflict(notification_markers::user_id)
+            .do_update()
+            // The marker only moves forward: a late, older request cannot unread anything.
+            .set(
+                notification_markers::read_up_to
+                    .eq(sql::<SqlUuid>("GREATEST(notification_markers.read_up_to, excluded.read_up_to)")),
+            )
+            .execute(&mut conn)
+            .await
+            .map_err(failed("moving the read marker"))?;
+        Ok(())
+    }
+}

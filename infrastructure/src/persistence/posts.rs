@@ -1,0 +1,322 @@
+//! `PostRepository` on PostgreSQL, and the post loading shared with notifications.
+
+use application::PortError;
+use application::paging::{Page, PageRequest};
+use application::ports::{
+    CreatePostOutcome, DailyQuota, IdempotencyKey, NewPost, PostQuery, PostRepository, PostScope,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::{
+    BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use domain::{Envelope, Mention, NotificationKind, Post, PostContent, PostId, UserId, Username};
+use shaku::Component;
+use uuid::Uuid;
+
+use super::outbox::Outbox;
+use super::schema::{follows, idempotency_keys, notifications, post_mentions, posts, users};
+use super::users::{UserRow, author_of, to_user};
+use super::{PgPool, checkout, failed};
+
+#[derive(Component)]
+#[shaku(interface = crate::di::PostRepositoryPort)]
+pub struct PgPostRepository {
+    pool: PgPool,
+    outbox: Outbox,
+}
+
+impl PgPostRepository {
+    #[must_use]
+    pub const fn new(pool: PgPool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = posts, check_for_backend(diesel::pg::Pg))]
+pub(super) struct PostRow {
+    id: Uuid,
+    content: String,
+    created_at: DateTime<Utc>,
+}
+
+/// The smallest UUIDv7 of the millisecond `at`: `id >= this` selects rows
+/// created from `at` on, as an index range scan on an id column.
+fn first_id_at(at: DateTime<Utc>) -> Uuid {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[6] = 0x70;
+    bytes[8] = 0x80;
+    Uuid::from_bytes(bytes)
+}
+
+/// A stable 64-bit advisory-lock key per user (the random half of the UUIDv7).
+fn lock_key(user: UserId) -> i64 {
+    let bytes = user.as_uuid().as_bytes();
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&bytes[8..]);
+    i64::from_be_bytes(low)
+}
+
+/// Turns (post, author) rows into posts, loading every mention in one query.
+pub(super) async fn hydrate(
+    conn: &mut AsyncPgConnection,
+    rows: Vec<(PostRow, UserRow)>,
+) -> Result<Vec<Post>, PortError> {
+    let ids: Vec<Uuid> = rows.iter().map(|(p, _)| p.id).collect();
+    let mentions: Vec<(Uuid, Uuid, String)> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        post_mentions::table
+            .inner_join(users::table)
+            .filter(post_mentions::post_id.eq_any(&ids))
+            .select((post_mentions::post_id, users::id, users::username))
+            .load(conn)
+            .await
+            .map_err(failed("loading mentions"))?
+    };
+    rows.into_iter()
+        .map(|(post, author)| {
+            let author = author_of(&to_user(author)?);
+            let mentions = mentions
+                .iter()
+                .filter(|(post_id, _, _)| *post_id == post.id)
+                .map(|(_, user_id, name)| {
+                    let username =
+                        Username::new(name).map_err(|e| PortError::Unknown(anyhow::anyhow!("stored username: {e}")))?;
+                    Ok(Mention { user_id: UserId::from_uuid(*user_id), username })
+                })
+                .collect::<Result<_, PortError>>()?;
+            let content = PostContent::parse(&post.content)
+                .map_err(|e| PortError::Unknown(anyhow::anyhow!("stored post: {e}")))?;
+            Ok(Post { id: PostId::from_uuid(post.id), author, content, mentions, created_at: post.created_at })
+        })
+        .collect()
+}
+
+/// Loads posts by id, in no particular order.
+pub(super) async fn posts_by_id(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Post>, PortError> {
+    let rows = posts::table
+        .inner_join(users::table)
+        .filter(posts::id.eq_any(ids))
+        .select((PostRow::as_select(), UserRow::as_select()))
+        .load(conn)
+        .await
+        .map_err(failed("loading posts"))?;
+    hydrate(conn, rows).await
+}
+
+enum Written {
+    Created,
+    Replayed(Uuid),
+    QuotaExceeded,
+}
+
+impl PgPostRepository {
+    /// The body of `create`, inside its transaction.
+    async fn write(
+        &self,
+        conn: &mut AsyncPgConnection,
+        new: &NewPost,
+        key: Option<&IdempotencyKey>,
+        quota: Option<DailyQuota>,
+    ) -> diesel::QueryResult<Written> {
+        let post = &new.post;
+        let author = *post.author.id.as_uuid();
+        // One author's posts are written one at a time, so two concurrent
+        // requests cannot both pass the quota or both claim one key.
+        diesel::select(
+            sql::<Bool>("pg_advisory_xact_lock(").bind::<BigInt, _>(lock_key(post.author.id)).sql(") IS NULL"),
+        )
+        .execute(conn)
+        .await?;
+        if let Some(key) = key {
+            let first: Option<Uuid> = idempotency_keys::table
+                .filter(idempotency_keys::user_id.eq(author))
+                .filter(idempotency_keys::key.eq(&key.key))
+                .filter(idempotency_keys::created_at.ge(key.not_before))
+                .select(idempotency_keys::post_id)
+                .first(conn)
+                .await
+                .optional()?;
+            if let Some(first) = first {
+                return Ok(Written::Replayed(first));
+            }
+        }
+        if let Some(quota) = quota {
+            let today: i64 = posts::table
+                .filter(posts::author_id.eq(author))
+                .filter(posts::id.ge(first_id_at(quota.since)))
+                .count()
+                .get_result(conn)
+                .await?;
+            if today >= i64::from(quota.limit) {
+                return Ok(Written::QuotaExceeded);
+            }
+        }
+        diesel::insert_into(posts::table)
+            .values((
+                posts::id.eq(post.id.as_uuid()),
+                posts::author_id.eq(author),
+                posts::content.eq(post.content.as_str()),
+                posts::created_at.eq(post.created_at),
+            ))
+            .execute(conn)
+            .await?;
+        let mentions: Vec<_> = post
+            .mentions
+            .iter()
+            .map(|m| (post_mentions::post_id.eq(post.id.as_uuid()), post_mentions::user_id.eq(m.user_id.as_uuid())))
+            .collect();
+        diesel::insert_into(post_mentions::table).values(mentions).execute(conn).await?;
+        insert_notifications(conn, &new.notifications).await?;
+        if let Some(key) = key {
+            diesel::insert_into(idempotency_keys::table)
+                .values((
+                    idempotency_keys::user_id.eq(author),
+                    idempotency_keys::key.eq(&key.key),
+                    idempotency_keys::post_id.eq(post.id.as_uuid()),
+                    idempotency_keys::created_at.eq(post.created_at),
+                ))
+                .on_conflict((idempotency_keys::user_id, idempotency_keys::key))
+                .do_update()
+                .set((
+                    idempotency_keys::post_id.eq(post.id.as_uuid()),
+                    idempotency_keys::created_at.eq(post.created_at),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        self.outbox.append(conn, &new.events).await?;
+        Ok(Written::Created)
+    }
+}
+
+/// Stores notifications on `conn`, inside the caller's transaction.
+pub(super) async fn insert_notifications(
+    conn: &mut AsyncPgConnection,
+    list: &[domain::Notification],
+) -> diesel::QueryResult<()> {
+    let rows: Vec<_> = list
+        .iter()
+        .map(|n| {
+            let post_id = match &n.kind {
+                NotificationKind::Mention(post) => Some(*post.id.as_uuid()),
+                NotificationKind::Follow => None,
+            };
+            (
+                notifications::id.eq(n.id),
+                notifications::recipient_id.eq(n.recipient.as_uuid()),
+                notifications::actor_id.eq(n.actor.id.as_uuid()),
+                notifications::kind.eq(n.kind.as_str()),
+                notifications::post_id.eq(post_id),
+                notifications::created_at.eq(n.created_at),
+            )
+        })
+        .collect();
+    diesel::insert_into(notifications::table).values(rows).execute(conn).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl PostRepository for PgPostRepository {
+    #[tracing::instrument(skip_all, fields(post_id = %new.post.id))]
+    async fn create(
+        &self,
+        new: NewPost,
+        key: Option<IdempotencyKey>,
+        quota: Option<DailyQuota>,
+    ) -> Result<CreatePostOutcome, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        let written = conn
+            .transaction(async |conn| self.write(conn, &new, key.as_ref(), quota).await)
+            .await
+            .map_err(failed("creating a post"))?;
+        match written {
+            Written::Created => Ok(CreatePostOutcome::Created(new.post)),
+            Written::QuotaExceeded => Ok(CreatePostOutcome::QuotaExceeded),
+            Written::Replayed(first) => {
+                let post = posts_by_id(&mut conn, &[first]).await?.pop();
+                post.map(CreatePostOutcome::Replayed)
+                    .ok_or_else(|| PortError::Unknown(anyhow::anyhow!("idempotency key points to a missing post")))
+            }
+        }
+    }
+
+    async fn find(&self, id: PostId) -> Result<Option<Post>, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        Ok(posts_by_id(&mut conn, &[*id.as_uuid()]).await?.pop())
+    }
+
+    #[tracing::instrument(skip_all, fields(post_id = %id))]
+    async fn delete(&self, id: PostId, event: Envelope) -> Result<bool, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        conn.transaction(async move |conn| {
+            let deleted = diesel::delete(posts::table.find(id.as_uuid())).execute(conn).await?;
+            if deleted > 0 {
+                self.outbox.append(conn, std::slice::from_ref(&event)).await?;
+            }
+            Ok(deleted > 0)
+        })
+        .await
+        .map_err(failed("deleting a post"))
+    }
+
+    async fn list(&self, query: &PostQuery, page: PageRequest) -> Result<Page<Post>, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        let mut select = posts::table.inner_join(users::table).into_boxed();
+        select = match query.scope {
+            PostScope::Everyone => select,
+            PostScope::Author(author) => select.filter(posts::author_id.eq(*author.as_uuid())),
+            PostScope::Timeline(reader) => {
+                let followees =
+                    follows::table.filter(follows::follower_id.eq(*reader.as_uuid())).select(follows::followee_id);
+                select.filter(posts::author_id.eq(*reader.as_uuid()).or(posts::author_id.eq_any(followees)))
+            }
+        };
+        if let Some(text) = &query.text {
+            // websearch_to_tsquery accepts any string: quotes, operators and
+            // punctuation are parsed as search syntax or dropped, never as SQL.
+            select = select.filter(
+                sql::<Bool>("posts.search @@ websearch_to_tsquery('simple', ").bind::<Text, _>(text.clone()).sql(")"),
+            );
+        }
+        if let Some(before) = page.before {
+            select = select.filter(posts::id.lt(before));
+        }
+        if let Some(since) = page.since {
+            select = select.filter(posts::id.gt(since));
+        }
+        let rows = select
+            .order(posts::id.desc())
+            .limit(i64::from(page.limit) + 1)
+            .select((PostRow::as_select(), UserRow::as_select()))
+            .load(&mut conn)
+            .await
+            .map_err(failed("listing posts"))?;
+        let posts = hydrate(&mut conn, rows).await?;
+        Ok(Page::from_rows(posts, page.limit, |p| *p.id.as_uuid()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_first_id_of_a_millisecond_sorts_before_every_id_made_in_it() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
+        let bound = first_id_at(at);
+        assert_eq!(bound.get_version_num(), 7);
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, 1_795_305_600, 0);
+        assert!(Uuid::new_v7(ts) >= bound);
+        let earlier = uuid::Timestamp::from_unix(uuid::NoContext, 1_795_305_599, 999_000_000);
+        assert!(Uuid::new_v7(earlier) < bound);
+    }
+}
