@@ -374,6 +374,8 @@ impl Harness {
     }
 }
 
+type KeyOwner = (UserId, String);
+
 /// Posts, follows, notifications and the outbox in memory, with the
 /// transactional contracts of the ports (each call is all-or-nothing).
 #[derive(Default)]
@@ -382,7 +384,7 @@ pub struct InMemoryContent {
     pub follows: Mutex<Vec<domain::Follow>>,
     pub notifications: Mutex<Vec<domain::Notification>>,
     pub outbox: Mutex<Vec<domain::Envelope>>,
-    keys: Mutex<HashMap<(UserId, String), (domain::PostId, DateTime<Utc>)>>,
+    keys: Mutex<HashMap<KeyOwner, (domain::PostId, DateTime<Utc>)>>,
 }
 
 impl InMemoryContent {
@@ -463,7 +465,7 @@ impl PostRepository for InMemoryContent {
             })
             .cloned()
             .collect();
-        rows.sort_by(|a, b| b.id.cmp(&a.id));
+        rows.sort_by_key(|p| std::cmp::Reverse(p.id));
         rows.truncate(page.limit as usize + 1);
         Ok(crate::paging::Page::from_rows(rows, page.limit, |p| *p.id.as_uuid()))
     }

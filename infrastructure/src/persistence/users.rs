@@ -105,6 +105,9 @@ pub(super) fn author_of(user: &User) -> Author {
     }
 }
 
+/// A user with followers, following and posts counts, and whether the viewer follows them.
+type ProfileRow = (UserRow, Option<i64>, Option<i64>, Option<i64>, bool);
+
 /// Public profiles of `ids` (in that order, absent ones skipped) with their
 /// counts and whether `viewer` follows each; one query whatever the number.
 pub(super) async fn load_profiles(pool: &PgPool, ids: &[Uuid], viewer: UserId) -> Result<Vec<Profile>, PortError> {
@@ -119,7 +122,7 @@ pub(super) async fn load_profiles(pool: &PgPool, ids: &[Uuid], viewer: UserId) -
     let followed_by_me = diesel::dsl::exists(
         follows::table.filter(follows::follower_id.eq(viewer.as_uuid())).filter(follows::followee_id.eq(users::id)),
     );
-    let rows: Vec<(UserRow, Option<i64>, Option<i64>, Option<i64>, bool)> = users::table
+    let rows: Vec<ProfileRow> = users::table
         .filter(users::id.eq_any(ids))
         .select((UserRow::as_select(), followers, following, posted, followed_by_me))
         .load(&mut conn)

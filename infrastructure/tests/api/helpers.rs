@@ -26,8 +26,13 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    let database = format!("test_{}", uuid::Uuid::now_v7().simple());
-    let mut app = spawn_on(&database, &[]).await;
+    spawn_app_owning(&format!("test_{}", uuid::Uuid::now_v7().simple())).await
+}
+
+/// Starts an api that owns (and will drop) `database`, for tests that start
+/// another instance on it with other settings first.
+pub async fn spawn_app_owning(database: &str) -> TestApp {
+    let mut app = spawn_on(database, &[]).await;
     app.owns_database = true;
     app
 }
@@ -77,6 +82,63 @@ impl Drop for TestApp {
             eprintln!("could not drop test database {}", self.database);
         }
     }
+}
+
+impl TestApp {
+    /// A direct connection to this app's database, for assertions on stored rows.
+    pub async fn db(&self) -> tokio_postgres::Client {
+        let url = format!("{}/{}", server_url(), self.database);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    /// How many rows `sql` (a `SELECT count(*) ...`) counts.
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db().await.query_one(sql, &[]).await.unwrap().get(0)
+    }
+
+    /// Outbox rows of one event type.
+    pub async fn outbox(&self, event_type: &str) -> i64 {
+        self.count(&format!("SELECT count(*) FROM outbox WHERE event_type = '{event_type}'")).await
+    }
+
+    /// Publishes a post and returns its JSON.
+    pub async fn publish(&self, who: &Session, content: &str) -> Value {
+        let response = self
+            .client
+            .post(self.url("/api/v1/posts"))
+            .bearer_auth(&who.access)
+            .json(&json!({"content": content}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "posting {content:?}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn follow(&self, who: &Session, whom: &Session) {
+        let response = self
+            .client
+            .put(self.url(&format!("/api/v1/users/{}/follow", whom.id)))
+            .bearer_auth(&who.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+
+    /// GETs a path as `who` and returns the JSON body (asserting 200).
+    pub async fn get_json(&self, who: &Session, path: &str) -> Value {
+        let response = self.get(path).bearer_auth(&who.access).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+}
+
+/// The `id`s of a cursor page's `data`.
+pub fn ids(page: &Value) -> Vec<String> {
+    page["data"].as_array().unwrap().iter().map(|item| item["id"].as_str().unwrap().to_owned()).collect()
 }
 
 /// A signed-in user.

@@ -4,6 +4,10 @@
 
 mod auth;
 mod errors;
+mod follows;
 mod helpers;
+mod notifications;
+mod outbox;
+mod posts;
 mod tokens;
 mod users;
