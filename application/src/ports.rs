@@ -1,11 +1,11 @@
-//! Ports shared by every context. Context-specific ports live in
-//! [`crate::auth::ports`] and [`crate::user::ports`].
+//! Every port in one place. Each is defined in its context's `ports` module;
+//! the clock, shared by all, is defined here.
 
 use chrono::{DateTime, Utc};
 
 pub use crate::auth::ports::{
     AccessClaims, IssuedAccessToken, PasswordHash, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList,
-    TokenIssuer,
+    TicketStore, TokenIssuer,
 };
 pub use crate::follow::ports::{FollowEntry, FollowRepository, NewFollow};
 pub use crate::notification::ports::NotificationRepository;

@@ -318,15 +318,16 @@ impl Default for Harness {
         let tokens = Arc::new(FakeTokens::new(&clock));
         let revocations = Arc::new(InMemoryRevocations::default());
         let refresh = Arc::new(InMemoryRefreshTokens::default());
-        let auth = crate::auth::AuthService::new(
-            users.clone(),
-            hasher.clone(),
-            tokens.clone(),
-            refresh,
-            revocations.clone(),
-            clock.clone(),
-            Duration::days(30),
-        );
+        let ports = crate::auth::AuthPorts {
+            users: users.clone(),
+            hasher: hasher.clone(),
+            tokens: tokens.clone(),
+            refresh_tokens: refresh,
+            revocations: revocations.clone(),
+            tickets: Arc::new(InMemoryTickets::default()),
+            clock: clock.clone(),
+        };
+        let auth = crate::auth::AuthService::new(ports, Duration::days(30));
         let accounts = crate::user::UserService::new(users.clone(), hasher.clone(), tokens, revocations, clock.clone());
         Self { users, content: Arc::default(), clock, hasher, auth, accounts }
     }
@@ -511,5 +512,23 @@ impl FollowRepository for InMemoryContent {
         _page: crate::paging::PageRequest,
     ) -> Result<crate::paging::Page<FollowEntry>, PortError> {
         Ok(crate::paging::Page { items: Vec::new(), next_cursor: None })
+    }
+}
+
+#[derive(Default)]
+pub struct InMemoryTickets {
+    tickets: Mutex<HashMap<String, (AccessClaims, DateTime<Utc>)>>,
+}
+
+#[async_trait]
+impl TicketStore for InMemoryTickets {
+    async fn issue(&self, claims: &AccessClaims, expires_at: DateTime<Utc>) -> Result<String, PortError> {
+        let ticket = format!("ticket:{}", Uuid::now_v7());
+        self.tickets.lock().unwrap().insert(ticket.clone(), (claims.clone(), expires_at));
+        Ok(ticket)
+    }
+
+    async fn redeem(&self, ticket: &str, now: DateTime<Utc>) -> Result<Option<AccessClaims>, PortError> {
+        Ok(self.tickets.lock().unwrap().remove(ticket).filter(|(_, expires)| *expires > now).map(|(claims, _)| claims))
     }
 }

@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use application::user::{AdminBootstrap, UserService};
 use clap::{Parser, Subcommand};
 use domain::{Password, Username};
-use infrastructure::app::build_module;
+use infrastructure::app::build_core;
 use infrastructure::config::{self, Config};
 use infrastructure::{persistence, telemetry};
 use shaku::HasComponent;
@@ -56,8 +56,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let username = Username::new(&username).map_err(|e| anyhow::anyhow!("username {e}"))?;
             let password = read_password()?;
             let config = Config::from_env()?;
-            let (module, _) = build_module(&config).await?;
-            let users: Arc<UserService> = module.resolve();
+            let core = build_core(&config).await?;
+            let users: Arc<UserService> = core.module.resolve();
             match users.bootstrap_admin(username, password).await.map_err(|e| anyhow::anyhow!(e))? {
                 AdminBootstrap::Created(user) => {
                     println!("created admin {} ({})", user.username.as_str(), user.id);

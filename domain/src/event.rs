@@ -31,7 +31,10 @@ impl DomainEvent {
     }
 }
 
-/// An event with its identity: UUIDv7, so one ordering spans events, posts and notifications.
+/// An event with its identity: UUIDv7, so one ordering spans events, posts and
+/// notifications. A `post.created` event has its post's id and a
+/// `notification.created` its notification's, so that a client catching up from
+/// the database and from live events sees one id per thing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     pub id: Uuid,
@@ -42,6 +45,11 @@ pub struct Envelope {
 impl Envelope {
     #[must_use]
     pub fn new(event: DomainEvent, occurred_at: DateTime<Utc>) -> Self {
-        Self { id: Uuid::now_v7(), occurred_at, event }
+        let id = match &event {
+            DomainEvent::PostCreated(post) => *post.id.as_uuid(),
+            DomainEvent::NotificationCreated(notification) => notification.id,
+            _ => Uuid::now_v7(),
+        };
+        Self { id, occurred_at, event }
     }
 }

@@ -1,15 +1,17 @@
-//! Start-up: configuration in, a running api out.
+//! Start-up: configuration in, running services out.
 
 use anyhow::Context;
 use application::user::{AdminBootstrap, UserService};
 use shaku::HasComponent;
 use std::net::TcpListener;
 use std::sync::Arc;
+use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::di::{Adapters, AppModule, AuthSettings, PostSettings};
-use crate::http;
-use crate::persistence::outbox::Outbox;
+use crate::http::{self, Readiness};
+use crate::messaging::{self, Broker, Relay};
+use crate::persistence::outbox::{AUTH_REVOKED, Outbox, USER_DELETED};
 use crate::persistence::{self, PgPool, PgRevocationStore};
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
 use crate::wire::PublicUrls;
@@ -17,15 +19,34 @@ use crate::wire::PublicUrls;
 /// Connections per process; enough for 2 cores with headroom for bursts.
 const POOL_SIZE: usize = 16;
 
+/// What both services are built on: the wired module and the adapters that
+/// start-up code needs by hand.
+pub struct Core {
+    pub module: Arc<AppModule>,
+    pub pool: PgPool,
+    pub revocations: RevocationCache,
+    pub broker: Broker,
+    /// Woken after each commit that wrote outbox rows.
+    pub relay_wake: Arc<Notify>,
+}
+
+#[must_use]
+pub fn public_urls(config: &Config) -> PublicUrls {
+    PublicUrls { base: config.public_base_url.clone() }
+}
+
 /// Connects to PostgreSQL (creating and migrating the database if needed) and
-/// wires every adapter into the module.
+/// wires every adapter into the module. Does not touch the broker.
 ///
 /// # Errors
 /// When PostgreSQL stays unreachable or an adapter cannot start.
-pub async fn build_module(config: &Config) -> anyhow::Result<(Arc<AppModule>, PgPool)> {
+pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
     let pool = persistence::connect(config.database_url(), POOL_SIZE).await?;
-    let revocations =
-        RevocationCache::load(PgRevocationStore::new(pool.clone())).await.context("loading revocations")?;
+    let relay_wake = Arc::new(Notify::new());
+    let outbox = Outbox::new(public_urls(config), Arc::clone(&relay_wake));
+    let revocations = RevocationCache::load(PgRevocationStore::new(pool.clone(), outbox.clone()))
+        .await
+        .context("loading revocations")?;
     let adapters = Adapters {
         pool: pool.clone(),
         hasher: Argon2Hasher::new().await.context("preparing the password hasher")?,
@@ -34,16 +55,13 @@ pub async fn build_module(config: &Config) -> anyhow::Result<(Arc<AppModule>, Pg
             &config.jwt_issuer,
             chrono::Duration::seconds(config.jwt_ttl_seconds.into()),
         ),
-        revocations,
-        outbox: Outbox::new(public_urls(config)),
+        revocations: revocations.clone(),
+        outbox,
         auth: AuthSettings { refresh_ttl: chrono::Duration::seconds(config.refresh_ttl_seconds.into()) },
         posts: PostSettings { daily_limit: config.post_daily_limit },
     };
-    Ok((Arc::new(AppModule::wire(adapters)), pool))
-}
-
-fn public_urls(config: &Config) -> PublicUrls {
-    PublicUrls { base: config.public_base_url.clone() }
+    let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
+    Ok(Core { module: Arc::new(AppModule::wire(adapters)), pool, revocations, broker, relay_wake })
 }
 
 /// Creates the admin named in the configuration if no user has that name.
@@ -57,7 +75,7 @@ pub async fn bootstrap_admin(module: &AppModule, config: &Config) -> anyhow::Res
     let users: Arc<UserService> = module.resolve();
     match users.bootstrap_admin(username.clone(), password).await.map_err(|e| anyhow::anyhow!(e))? {
         AdminBootstrap::Created(user) => {
-            tracing::info!(user_id = %user.id, username = username.as_str(), "created bootstrap admin")
+            tracing::info!(user_id = %user.id, username = username.as_str(), "created bootstrap admin");
         }
         AdminBootstrap::AlreadyExists { is_admin: true } => {}
         AdminBootstrap::AlreadyExists { is_admin: false } => {
@@ -70,6 +88,13 @@ pub async fn bootstrap_admin(module: &AppModule, config: &Config) -> anyhow::Res
     Ok(())
 }
 
+/// Applies revocations made on other instances to this one's in-memory list.
+pub fn spawn_revocation_listener(broker: Broker, revocations: RevocationCache, purpose: &'static str) {
+    tokio::spawn(messaging::consume(broker, purpose, &[AUTH_REVOKED, USER_DELETED], 64, move |delivery| {
+        revocations.apply_event(delivery.routing_key.as_str(), &delivery.data)
+    }));
+}
+
 /// A built api, bound to its port but not yet serving.
 pub struct Application {
     port: u16,
@@ -77,15 +102,23 @@ pub struct Application {
 }
 
 impl Application {
+    /// Builds the api and starts its background work: the outbox relay and
+    /// the revocation listener (both wait for the broker without blocking
+    /// start-up: the api serves while RabbitMQ is down).
+    ///
     /// # Errors
-    /// When a dependency cannot be reached or the port cannot be bound.
+    /// When PostgreSQL cannot be reached or the port cannot be bound.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let (module, pool) = build_module(&config).await?;
-        bootstrap_admin(&module, &config).await?;
+        let core = build_core(&config).await?;
+        bootstrap_admin(&core.module, &config).await?;
+        let relay = Relay::new(config.database_url().to_owned(), core.broker.clone(), Arc::clone(&core.relay_wake));
+        tokio::spawn(relay.run());
+        spawn_revocation_listener(core.broker.clone(), core.revocations.clone(), "api revocations");
         let listener = TcpListener::bind((config.server_address, config.server_port))
             .with_context(|| format!("binding {}:{}", config.server_address, config.server_port))?;
         let port = listener.local_addr()?.port();
-        let server = http::serve(listener, module, pool, public_urls(&config))?;
+        let readiness = Readiness { pool: core.pool.clone(), broker: core.broker.clone() };
+        let server = http::serve(listener, core.module, readiness, public_urls(&config))?;
         Ok(Self { port, server })
     }
 

@@ -23,9 +23,13 @@ pub struct ConfigError {
 pub struct Config {
     pub database_url: SecretString,
     pub amqp_url: SecretString,
+    /// The topic exchange of events; per deployment (or per test) if several share a vhost.
+    pub amqp_exchange: String,
     pub server_address: IpAddr,
     pub server_port: u16,
     pub websocket_port: u16,
+    /// actix workers of the notifier.
+    pub notifier_workers: usize,
     pub jwt_secret_key: SecretString,
     pub jwt_issuer: String,
     pub jwt_ttl_seconds: u32,
@@ -160,9 +164,11 @@ impl Config {
         Ok(Self {
             database_url: SecretString::from(database_url),
             amqp_url: SecretString::from(amqp_url),
+            amqp_exchange: read.text("AMQP_EXCHANGE", "social.events"),
             server_address: read.parsed("SERVER_ADDRESS", IpAddr::from([0, 0, 0, 0]))?,
             server_port: read.parsed("SERVER_PORT", 3000)?,
             websocket_port: read.parsed("WEBSOCKET_PORT", 4000)?,
+            notifier_workers: read.bounded("NOTIFIER_WORKERS", 1, 1)? as usize,
             jwt_secret_key: SecretString::from(jwt_secret_key),
             jwt_issuer: read.text("JWT_ISSUER", "social"),
             jwt_ttl_seconds: read.bounded("JWT_TTL_SECONDS", 3600, 1)?,

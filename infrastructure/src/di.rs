@@ -1,12 +1,12 @@
 //! The shaku module: which adapter stands behind each port, and the use cases
 //! built from them. Handlers receive use cases through it.
 
-use application::auth::AuthService;
+use application::auth::{AuthPorts, AuthService};
 use application::follow::FollowService;
 use application::notification::NotificationService;
 use application::ports::{
     Clock, FollowRepository, NotificationRepository, PasswordHasher, PostRepository, RefreshTokenStore, RevocationList,
-    TokenIssuer, UserRepository,
+    TicketStore, TokenIssuer, UserRepository,
 };
 use application::post::PostService;
 use application::user::UserService;
@@ -18,7 +18,7 @@ use crate::persistence::outbox::Outbox;
 use crate::persistence::{
     PgFollowRepository, PgFollowRepositoryParameters, PgNotificationRepository, PgNotificationRepositoryParameters,
     PgPool, PgPostRepository, PgPostRepositoryParameters, PgRefreshTokenStore, PgRefreshTokenStoreParameters,
-    PgUserRepository, PgUserRepositoryParameters,
+    PgTicketStore, PgTicketStoreParameters, PgUserRepository, PgUserRepositoryParameters,
 };
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
 
@@ -42,6 +42,7 @@ injectable_ports! {
     PostRepositoryPort => PostRepository,
     FollowRepositoryPort => FollowRepository,
     NotificationRepositoryPort => NotificationRepository,
+    TicketStorePort => TicketStore,
 }
 
 /// Resolves the twin of a port and hands it out as the port itself.
@@ -63,15 +64,16 @@ impl Component<AppModule> for AuthService {
     type Parameters = AuthSettings;
 
     fn build(context: &mut ModuleBuildContext<AppModule>, settings: AuthSettings) -> Box<Self> {
-        Box::new(Self::new(
-            port::<dyn UserRepositoryPort>(context),
-            port::<dyn PasswordHasherPort>(context),
-            port::<dyn TokenIssuerPort>(context),
-            port::<dyn RefreshTokenStorePort>(context),
-            port::<dyn RevocationListPort>(context),
-            port::<dyn ClockPort>(context),
-            settings.refresh_ttl,
-        ))
+        let ports = AuthPorts {
+            users: port::<dyn UserRepositoryPort>(context),
+            hasher: port::<dyn PasswordHasherPort>(context),
+            tokens: port::<dyn TokenIssuerPort>(context),
+            refresh_tokens: port::<dyn RefreshTokenStorePort>(context),
+            revocations: port::<dyn RevocationListPort>(context),
+            tickets: port::<dyn TicketStorePort>(context),
+            clock: port::<dyn ClockPort>(context),
+        };
+        Box::new(Self::new(ports, settings.refresh_ttl))
     }
 }
 
@@ -145,6 +147,7 @@ module! {
             PgPostRepository,
             PgFollowRepository,
             PgNotificationRepository,
+            PgTicketStore,
             AuthService,
             UserService,
             PostService,
@@ -183,8 +186,9 @@ impl AppModule {
                 outbox: adapters.outbox,
             })
             .with_component_parameters::<PgNotificationRepository>(PgNotificationRepositoryParameters {
-                pool: adapters.pool,
+                pool: adapters.pool.clone(),
             })
+            .with_component_parameters::<PgTicketStore>(PgTicketStoreParameters { pool: adapters.pool })
             .with_component_override::<dyn PasswordHasherPort>(Box::new(adapters.hasher))
             .with_component_override::<dyn TokenIssuerPort>(Box::new(adapters.tokens))
             .with_component_override::<dyn RevocationListPort>(Box::new(adapters.revocations))

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod di;
 pub mod http;
+pub mod messaging;
 pub mod persistence;
 pub mod security;
 pub mod telemetry;

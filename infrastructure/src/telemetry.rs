@@ -13,3 +13,14 @@ pub fn init() {
         .with_env_filter(filter)
         .try_init();
 }
+
+tokio::task_local! {
+    /// The id of the HTTP request being handled, for work done on its behalf.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request's id, when called while handling one.
+#[must_use]
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}

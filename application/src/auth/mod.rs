@@ -3,7 +3,7 @@
 pub mod ports;
 mod service;
 
-pub use service::{AuthService, RegisterCommand, Tokens};
+pub use service::{AuthPorts, AuthService, RegisterCommand, TICKET_TTL, Tokens};
 
 #[cfg(test)]
 mod tests;

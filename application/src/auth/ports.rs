@@ -146,3 +146,21 @@ pub trait RevocationList: Send + Sync {
     /// Whether a token with these claims was revoked.
     fn is_revoked(&self, claims: &AccessClaims) -> bool;
 }
+
+/// Single-use tickets that stand for an access token on a WebSocket upgrade.
+#[async_trait]
+pub trait TicketStore: Send + Sync {
+    /// Creates a random ticket for the token in `claims`, valid until
+    /// `expires_at`, and returns it in clear; only its hash is stored.
+    ///
+    /// # Errors
+    /// `PortError::Unknown` on storage failure.
+    async fn issue(&self, claims: &AccessClaims, expires_at: DateTime<Utc>) -> Result<String, PortError>;
+
+    /// Spends `ticket`: MUST answer the claims at most once per ticket, and
+    /// only before its expiry; `None` otherwise.
+    ///
+    /// # Errors
+    /// `PortError::Unknown` on storage failure.
+    async fn redeem(&self, ticket: &str, now: DateTime<Utc>) -> Result<Option<AccessClaims>, PortError>;
+}

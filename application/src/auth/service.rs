@@ -4,9 +4,12 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::ports::{
-    AccessClaims, Clock, NewUser, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList, TokenIssuer,
-    UserRepository,
+    AccessClaims, Clock, NewUser, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList, TicketStore,
+    TokenIssuer, UserRepository,
 };
+
+/// How long a WebSocket ticket may wait to be used.
+pub const TICKET_TTL: Duration = Duration::seconds(30);
 use crate::{ApplicationError, AuthFailure};
 
 /// A validated registration.
@@ -35,22 +38,27 @@ pub struct AuthService {
     tokens: Arc<dyn TokenIssuer>,
     refresh_tokens: Arc<dyn RefreshTokenStore>,
     revocations: Arc<dyn RevocationList>,
+    tickets: Arc<dyn TicketStore>,
     clock: Arc<dyn Clock>,
     refresh_ttl: Duration,
 }
 
+/// The ports of [`AuthService`].
+pub struct AuthPorts {
+    pub users: Arc<dyn UserRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenIssuer>,
+    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    pub revocations: Arc<dyn RevocationList>,
+    pub tickets: Arc<dyn TicketStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
 impl AuthService {
     #[must_use]
-    pub fn new(
-        users: Arc<dyn UserRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        tokens: Arc<dyn TokenIssuer>,
-        refresh_tokens: Arc<dyn RefreshTokenStore>,
-        revocations: Arc<dyn RevocationList>,
-        clock: Arc<dyn Clock>,
-        refresh_ttl: Duration,
-    ) -> Self {
-        Self { users, hasher, tokens, refresh_tokens, revocations, clock, refresh_ttl }
+    pub fn new(ports: AuthPorts, refresh_ttl: Duration) -> Self {
+        let AuthPorts { users, hasher, tokens, refresh_tokens, revocations, tickets, clock } = ports;
+        Self { users, hasher, tokens, refresh_tokens, revocations, tickets, clock, refresh_ttl }
     }
 
     /// Creates an account. `caller` is the signed-in user, if any: only an admin
@@ -150,6 +158,34 @@ impl AuthService {
     /// `Unauthorized(InvalidToken | TokenExpired | TokenRevoked)`.
     pub fn authenticate(&self, token: &str) -> Result<AccessClaims, ApplicationError> {
         let claims = self.tokens.verify(token).map_err(ApplicationError::Unauthorized)?;
+        if self.revocations.is_revoked(&claims) {
+            return Err(ApplicationError::Unauthorized(AuthFailure::TokenRevoked));
+        }
+        Ok(claims)
+    }
+
+    /// A single-use ticket, valid 30 s, that stands for the caller's access
+    /// token on a WebSocket upgrade. Returns the ticket and its lifetime in seconds.
+    ///
+    /// # Errors
+    /// `Unknown` when the ticket cannot be stored.
+    pub async fn ws_ticket(&self, claims: &AccessClaims) -> Result<(String, i64), ApplicationError> {
+        let ticket = self.tickets.issue(claims, self.clock.now() + TICKET_TTL).await?;
+        Ok((ticket, TICKET_TTL.num_seconds()))
+    }
+
+    /// Spends a ticket and answers the claims of the token it stands for.
+    ///
+    /// # Errors
+    /// `Unauthorized(InvalidToken)` for an unknown, used or expired ticket;
+    /// `TokenExpired` or `TokenRevoked` when its token no longer works.
+    pub async fn authenticate_ticket(&self, ticket: &str) -> Result<AccessClaims, ApplicationError> {
+        let now = self.clock.now();
+        let claims =
+            self.tickets.redeem(ticket, now).await?.ok_or(ApplicationError::Unauthorized(AuthFailure::InvalidToken))?;
+        if claims.expires_at <= now {
+            return Err(ApplicationError::Unauthorized(AuthFailure::TokenExpired));
+        }
         if self.revocations.is_revoked(&claims) {
             return Err(ApplicationError::Unauthorized(AuthFailure::TokenRevoked));
         }

@@ -98,3 +98,21 @@ fn logout_cannot_revoke_someone_elses_refresh_token() {
     block_on(h.auth.logout(&alice, Some(&bob_tokens.refresh_token))).unwrap();
     assert!(block_on(h.auth.refresh(&bob_tokens.refresh_token)).is_ok());
 }
+
+#[test]
+fn a_ticket_works_once_and_stands_for_its_token() {
+    let h = Harness::default();
+    let (claims, tokens) = h.signed_in("alice");
+    let (ticket, expires_in) = block_on(h.auth.ws_ticket(&claims)).unwrap();
+    assert_eq!(expires_in, 30);
+    assert_eq!(block_on(h.auth.authenticate_ticket(&ticket)).unwrap(), claims);
+    let err = block_on(h.auth.authenticate_ticket(&ticket)).unwrap_err();
+    assert!(matches!(err, ApplicationError::Unauthorized(AuthFailure::InvalidToken)));
+    let (second, _) = block_on(h.auth.ws_ticket(&claims)).unwrap();
+    block_on(h.auth.logout(&claims, Some(&tokens.refresh_token))).unwrap();
+    let err = block_on(h.auth.authenticate_ticket(&second)).unwrap_err();
+    assert!(
+        matches!(err, ApplicationError::Unauthorized(AuthFailure::TokenRevoked)),
+        "a revoked token's ticket is refused"
+    );
+}

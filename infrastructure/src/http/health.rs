@@ -1,19 +1,32 @@
-//! `/health/live` and `/health/ready`.
+//! `/health/live` and `/health/ready`, for the api and the notifier alike.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use crate::messaging::Broker;
 use crate::persistence::{self, PgPool};
+
+/// What readiness checks.
+#[derive(Clone)]
+pub struct Readiness {
+    pub pool: PgPool,
+    pub broker: Broker,
+}
 
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "live"}))
 }
 
-/// Ready when PostgreSQL answers; otherwise 503 naming what is down.
-pub async fn ready(pool: web::Data<PgPool>) -> HttpResponse {
-    if persistence::is_ready(&pool).await {
-        HttpResponse::Ok().json(json!({"status": "ready", "checks": {"database": "up"}}))
+/// Ready when PostgreSQL answers and the broker connection is up; otherwise
+/// 503 naming what is down.
+pub async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
+    let database = persistence::is_ready(&readiness.pool).await;
+    let broker = readiness.broker.is_up();
+    let state = |up: bool| if up { "up" } else { "down" };
+    let checks = json!({"database": state(database), "broker": state(broker)});
+    if database && broker {
+        HttpResponse::Ok().json(json!({"status": "ready", "checks": checks}))
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "checks": {"database": "down"}}))
+        HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "checks": checks}))
     }
 }

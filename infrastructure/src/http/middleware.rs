@@ -36,7 +36,7 @@ pub async fn request_id(
     // The path only: a query string may one day carry a ticket.
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let started = Instant::now();
-    let mut response = next.call(req).instrument(span.clone()).await?;
+    let mut response = crate::telemetry::REQUEST_ID.scope(id.clone(), next.call(req)).instrument(span.clone()).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }

@@ -4,7 +4,7 @@ mod auth;
 pub mod extract;
 mod fields;
 mod follows;
-mod health;
+pub mod health;
 pub mod middleware;
 mod notifications;
 mod paging;
@@ -19,8 +19,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use crate::di::AppModule;
-use crate::persistence::PgPool;
 use crate::wire::PublicUrls;
+pub use health::Readiness;
 use problem::ApiError;
 
 /// Every route of the api, in one table.
@@ -60,15 +60,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 ///
 /// # Errors
 /// When the server cannot take over the listener.
-pub fn serve(listener: TcpListener, module: Arc<AppModule>, pool: PgPool, urls: PublicUrls) -> std::io::Result<Server> {
-    let pool = web::Data::new(pool);
+pub fn serve(
+    listener: TcpListener,
+    module: Arc<AppModule>,
+    readiness: Readiness,
+    urls: PublicUrls,
+) -> std::io::Result<Server> {
+    let readiness = web::Data::new(readiness);
     let urls = web::Data::new(urls);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(ErrorHandlers::new().default_handler(middleware::ensure_problem))
             .wrap(from_fn(middleware::request_id))
             .app_data(module.clone())
-            .app_data(pool.clone())
+            .app_data(readiness.clone())
             .app_data(urls.clone())
             .app_data(extract::json_config())
             .app_data(extract::path_config())

@@ -104,7 +104,12 @@ impl FollowRepository for PgFollowRepository {
             })
             .await;
         match created {
-            Ok(created) => Ok(created),
+            Ok(created) => {
+                if created {
+                    self.outbox.committed();
+                }
+                Ok(created)
+            }
             // The followee was deleted between the use case's check and this write.
             Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => Ok(false),
             Err(e) => Err(failed("following")(e)),
@@ -129,6 +134,11 @@ impl FollowRepository for PgFollowRepository {
         })
         .await
         .map_err(failed("unfollowing"))
+        .inspect(|&deleted| {
+            if deleted {
+                self.outbox.committed()
+            }
+        })
     }
 
     async fn followers(&self, user: UserId, viewer: UserId, page: PageRequest) -> Result<Page<FollowEntry>, PortError> {

@@ -7,6 +7,7 @@ mod posts;
 mod refresh_tokens;
 mod revocations;
 pub mod schema;
+mod tickets;
 mod users;
 
 pub use follows::{PgFollowRepository, PgFollowRepositoryParameters};
@@ -14,6 +15,7 @@ pub use notifications::{PgNotificationRepository, PgNotificationRepositoryParame
 pub use posts::{PgPostRepository, PgPostRepositoryParameters};
 pub use refresh_tokens::{PgRefreshTokenStore, PgRefreshTokenStoreParameters};
 pub use revocations::PgRevocationStore;
+pub use tickets::{PgTicketStore, PgTicketStoreParameters};
 pub use users::{PgUserRepository, PgUserRepositoryParameters};
 
 use anyhow::Context;

@@ -238,7 +238,10 @@ impl PostRepository for PgPostRepository {
             .await
             .map_err(failed("creating a post"))?;
         match written {
-            Written::Created => Ok(CreatePostOutcome::Created(new.post)),
+            Written::Created => {
+                self.outbox.committed();
+                Ok(CreatePostOutcome::Created(new.post))
+            }
             Written::QuotaExceeded => Ok(CreatePostOutcome::QuotaExceeded),
             Written::Replayed(first) => {
                 let post = posts_by_id(&mut conn, &[first]).await?.pop();
@@ -265,6 +268,11 @@ impl PostRepository for PgPostRepository {
         })
         .await
         .map_err(failed("deleting a post"))
+        .inspect(|&deleted| {
+            if deleted {
+                self.outbox.committed()
+            }
+        })
     }
 
     async fn list(&self, query: &PostQuery, page: PageRequest) -> Result<Page<Post>, PortError> {

@@ -31,16 +31,22 @@ impl PgRefreshTokenStore {
     }
 }
 
-fn digest(token: &str) -> Vec<u8> {
+/// What is stored of a secret token: its SHA-256.
+pub(super) fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A fresh random token, hex-encoded.
+pub(super) fn random_token() -> String {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 #[async_trait]
 impl RefreshTokenStore for PgRefreshTokenStore {
     async fn issue(&self, user_id: UserId, family: Uuid, expires_at: DateTime<Utc>) -> Result<String, PortError> {
-        let mut bytes = [0u8; TOKEN_BYTES];
-        rand::rng().fill_bytes(&mut bytes);
-        let token = hex::encode(bytes);
+        let token = random_token();
         let mut conn = checkout(&self.pool).await?;
         diesel::insert_into(rt::table)
             .values((

@@ -4,9 +4,11 @@ use application::PortError;
 use chrono::{DateTime, Utc};
 use diesel::upsert::excluded;
 use diesel::{ExpressionMethods, QueryDsl};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde_json::json;
 use uuid::Uuid;
 
+use super::outbox::{AUTH_REVOKED, Outbox, USER_DELETED};
 use super::schema::{revoked_tokens, revoked_users};
 use super::{PgPool, checkout, failed};
 
@@ -17,28 +19,37 @@ pub struct RevokedSnapshot {
     pub users: Vec<(Uuid, DateTime<Utc>)>,
 }
 
-/// The `revoked_tokens` and `revoked_users` tables.
+/// The `revoked_tokens` and `revoked_users` tables. Each revocation also
+/// writes an outbox event in the same transaction, so every other instance
+/// learns of it.
 #[derive(Clone)]
 pub struct PgRevocationStore {
     pool: PgPool,
+    outbox: Outbox,
 }
 
 impl PgRevocationStore {
     #[must_use]
-    pub const fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub const fn new(pool: PgPool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
     }
 
     /// # Errors
     /// `PortError::Unknown` on storage failure.
     pub async fn save_token(&self, jti: Uuid, expires_at: DateTime<Utc>) -> Result<(), PortError> {
         let mut conn = checkout(&self.pool).await?;
-        diesel::insert_into(revoked_tokens::table)
-            .values((revoked_tokens::jti.eq(jti), revoked_tokens::expires_at.eq(expires_at)))
-            .on_conflict_do_nothing()
-            .execute(&mut conn)
-            .await
-            .map_err(failed("storing a revoked token"))?;
+        conn.transaction(async |conn| {
+            diesel::insert_into(revoked_tokens::table)
+                .values((revoked_tokens::jti.eq(jti), revoked_tokens::expires_at.eq(expires_at)))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            let payload = json!({"token_id": jti, "expires_at": expires_at});
+            self.outbox.append_system(conn, AUTH_REVOKED, payload).await
+        })
+        .await
+        .map_err(failed("storing a revoked token"))?;
+        self.outbox.committed();
         Ok(())
     }
 
@@ -46,14 +57,20 @@ impl PgRevocationStore {
     /// `PortError::Unknown` on storage failure.
     pub async fn save_user(&self, user_id: Uuid, expires_at: DateTime<Utc>) -> Result<(), PortError> {
         let mut conn = checkout(&self.pool).await?;
-        diesel::insert_into(revoked_users::table)
-            .values((revoked_users::user_id.eq(user_id), revoked_users::expires_at.eq(expires_at)))
-            .on_conflict(revoked_users::user_id)
-            .do_update()
-            .set(revoked_users::expires_at.eq(excluded(revoked_users::expires_at)))
-            .execute(&mut conn)
-            .await
-            .map_err(failed("storing a revoked user"))?;
+        conn.transaction(async |conn| {
+            diesel::insert_into(revoked_users::table)
+                .values((revoked_users::user_id.eq(user_id), revoked_users::expires_at.eq(expires_at)))
+                .on_conflict(revoked_users::user_id)
+                .do_update()
+                .set(revoked_users::expires_at.eq(excluded(revoked_users::expires_at)))
+                .execute(conn)
+                .await?;
+            let payload = json!({"user_id": user_id, "expires_at": expires_at});
+            self.outbox.append_system(conn, USER_DELETED, payload).await
+        })
+        .await
+        .map_err(failed("storing a revoked user"))?;
+        self.outbox.committed();
         Ok(())
     }
 

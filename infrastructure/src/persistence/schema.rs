@@ -102,6 +102,18 @@ diesel::table! {
         payload -> Jsonb,
         created_at -> Timestamptz,
         published_at -> Nullable<Timestamptz>,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    ws_tickets (ticket_hash) {
+        ticket_hash -> Bytea,
+        user_id -> Uuid,
+        role -> Text,
+        token_id -> Uuid,
+        token_expires_at -> Timestamptz,
+        expires_at -> Timestamptz,
     }
 }
 
@@ -117,5 +129,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     notification_markers,
     idempotency_keys,
-    outbox
+    outbox,
+    ws_tickets
 );

@@ -30,7 +30,7 @@ pub struct Shared {
 
 /// Writes go to PostgreSQL first, then to memory; checks read memory only, so an
 /// authenticated request costs no query. Loaded from the database at start-up.
-#[derive(Component)]
+#[derive(Component, Clone)]
 #[shaku(interface = crate::di::RevocationListPort)]
 pub struct RevocationCache {
     shared: Arc<Shared>,
@@ -50,6 +50,40 @@ impl RevocationCache {
         let shared = Arc::new(Shared { store, revoked: RwLock::new(revoked) });
         tokio::spawn(purge_periodically(Arc::downgrade(&shared)));
         Ok(Self { shared })
+    }
+}
+
+/// An `auth.revoked` or `user.deleted` event, as another instance wrote it.
+#[derive(serde::Deserialize)]
+struct RevocationEvent {
+    data: RevocationData,
+}
+
+#[derive(serde::Deserialize)]
+struct RevocationData {
+    token_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    expires_at: DateTime<Utc>,
+}
+
+impl RevocationCache {
+    /// Applies a revocation made by another instance (it is already stored).
+    ///
+    /// # Errors
+    /// When the event is not a revocation this cache understands.
+    pub fn apply_event(&self, event_type: &str, body: &[u8]) -> anyhow::Result<()> {
+        let event: RevocationEvent = serde_json::from_slice(body)?;
+        let RevocationData { token_id, user_id, expires_at } = event.data;
+        match (event_type, token_id, user_id) {
+            (crate::persistence::outbox::AUTH_REVOKED, Some(token), _) => self.shared.write(|r| {
+                r.tokens.insert(token, expires_at);
+            }),
+            (crate::persistence::outbox::USER_DELETED, _, Some(user)) => self.shared.write(|r| {
+                r.users.insert(user, expires_at);
+            }),
+            _ => anyhow::bail!("not a revocation: {event_type}"),
+        }
+        Ok(())
     }
 }
 

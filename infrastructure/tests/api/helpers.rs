@@ -16,6 +16,28 @@ fn server_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
+/// Every test publishes to an exchange of its own, named after its database.
+pub fn exchange_of(database: &str) -> String {
+    format!("test.{database}")
+}
+
+/// The broker every test uses: `TEST_AMQP_URL`, else the local one.
+pub fn amqp_url() -> String {
+    std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// Removes a test's exchanges and dead-letter queue.
+async fn delete_topology(exchange: &str) -> Result<(), lapin::Error> {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let connection = lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let dead = format!("{exchange}.dead");
+    channel.queue_delete(dead.as_str().into(), QueueDeleteOptions::default()).await?;
+    channel.exchange_delete(dead.as_str().into(), ExchangeDeleteOptions::default()).await?;
+    channel.exchange_delete(exchange.into(), ExchangeDeleteOptions::default()).await?;
+    Ok(())
+}
+
 /// A running api with its own database, dropped with the value.
 pub struct TestApp {
     pub address: String,
@@ -44,7 +66,9 @@ pub async fn spawn_on(database: &str, overrides: &[(&str, &str)]) -> TestApp {
         infrastructure::telemetry::init();
     }
     let url = format!("{}/{database}", server_url());
+    let exchange = exchange_of(database);
     let mut settings: HashMap<&str, &str> = HashMap::from([
+        ("AMQP_EXCHANGE", exchange.as_str()),
         ("JWT_SECRET_KEY", JWT_SECRET),
         ("DATABASE_URL", url.as_str()),
         ("SERVER_ADDRESS", "127.0.0.1"),
@@ -73,7 +97,9 @@ impl Drop for TestApp {
                 let (client, connection) =
                     tokio_postgres::connect(&format!("{}/postgres", server_url()), tokio_postgres::NoTls).await?;
                 tokio::spawn(connection);
-                client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).await
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).await?;
+                delete_topology(&exchange_of(&database)).await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
             })?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
         })

@@ -9,5 +9,6 @@ mod helpers;
 mod notifications;
 mod outbox;
 mod posts;
+mod relay;
 mod tokens;
 mod users;

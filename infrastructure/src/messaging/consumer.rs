@@ -1,0 +1,115 @@
+//! Consumers: an exclusive queue per process bound to the routing keys it
+//! needs, manual acks, and bounded retries ending in the dead-letter queue.
+
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel};
+
+use super::Broker;
+
+/// Attempts of one message, the first included, before it is dead-lettered.
+pub const MAX_ATTEMPTS: i64 = 3;
+
+const ATTEMPTS: &str = "x-attempts";
+
+/// What a handler made of a message.
+pub type Handled = anyhow::Result<()>;
+
+/// Consumes `bindings` of the events exchange forever, reconnecting with
+/// backoff. `prefetch` bounds the unacknowledged messages in flight.
+pub async fn consume(
+    broker: Broker,
+    purpose: &'static str,
+    bindings: &[&str],
+    prefetch: u16,
+    handle: impl Fn(&Delivery) -> Handled,
+) {
+    loop {
+        let (_connection, channel) = broker.connect(purpose).await;
+        match run(&broker, &channel, bindings, prefetch, &handle).await {
+            Ok(()) => tracing::warn!(purpose, "consumer stream ended; reconnecting"),
+            Err(e) => tracing::warn!(purpose, error = %e, "consumer failed; reconnecting"),
+        }
+        broker.mark(false);
+    }
+}
+
+async fn run(
+    broker: &Broker,
+    channel: &Channel,
+    bindings: &[&str],
+    prefetch: u16,
+    handle: &impl Fn(&Delivery) -> Handled,
+) -> lapin::Result<()> {
+    channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    let private = QueueDeclareOptions { exclusive: true, auto_delete: true, ..QueueDeclareOptions::default() };
+    let queue = channel.queue_declare("".into(), private, FieldTable::default()).await?;
+    let name = queue.name().clone();
+    for key in bindings {
+        channel
+            .queue_bind(
+                name.clone(),
+                broker.exchange().into(),
+                (*key).into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    let mut deliveries =
+        channel.basic_consume(name.clone(), "".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
+    while let Some(delivery) = deliveries.next().await {
+        let delivery = delivery?;
+        if let Err(error) = handle(&delivery) {
+            retry_or_bury(broker, channel, &name, &delivery, &error).await?;
+        }
+        delivery.ack(BasicAckOptions::default()).await?;
+    }
+    Ok(())
+}
+
+fn attempts(delivery: &Delivery) -> i64 {
+    let header = delivery.properties.headers().as_ref().and_then(|h| h.inner().get(ATTEMPTS).cloned());
+    match header {
+        Some(AMQPValue::LongLongInt(n)) => n,
+        Some(AMQPValue::LongInt(n)) => i64::from(n),
+        _ => 1,
+    }
+}
+
+/// Puts a failed message back at the end of `queue` with its attempt counted,
+/// or, after the last attempt, into the dead-letter exchange with the reason.
+async fn retry_or_bury(
+    broker: &Broker,
+    channel: &Channel,
+    queue: &ShortString,
+    delivery: &Delivery,
+    error: &anyhow::Error,
+) -> lapin::Result<()> {
+    let attempt = attempts(delivery);
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    let (exchange, routing_key) = if attempt < MAX_ATTEMPTS {
+        tracing::warn!(attempt, error = format!("{error:#}"), "event handling failed; retrying");
+        headers.insert(ATTEMPTS.into(), AMQPValue::LongLongInt(attempt + 1));
+        (ShortString::from(""), queue.clone())
+    } else {
+        tracing::error!(attempt, error = format!("{error:#}"), "event handling failed; dead-lettering");
+        headers.insert("x-death-reason".into(), AMQPValue::LongString(format!("{error:#}").into()));
+        headers.insert("x-original-routing-key".into(), AMQPValue::LongString(delivery.routing_key.as_str().into()));
+        (broker.dead_letters().into(), delivery.routing_key.clone())
+    };
+    let properties = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    let properties = match delivery.properties.message_id() {
+        Some(id) => properties.with_message_id(id.clone()),
+        None => properties,
+    };
+    channel.basic_publish(exchange, routing_key, BasicPublishOptions::default(), &delivery.data, properties).await?;
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! The outbox relay: publishes outbox rows in id order with publisher
+//! confirms, and marks them published only once the broker has them.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::sql_types::{BigInt, Bool};
+use diesel::{ExpressionMethods, QueryDsl, Queryable};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::Broker;
+use crate::persistence::schema::outbox;
+
+/// Rows published per transaction.
+const BATCH: i64 = 200;
+/// How often the relay looks for rows when nobody wakes it (other instances'
+/// commits, rows left by a crash).
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Any constant shared by every api instance: the key of the relay's advisory lock.
+const RELAY_LOCK: i64 = 0x0053_4f43_4941_4c31;
+
+#[derive(Queryable)]
+struct Row {
+    id: Uuid,
+    event_type: String,
+    payload: Value,
+    created_at: DateTime<Utc>,
+    request_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("database: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("connecting to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("encoding an event: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("the broker connection closed")]
+    Disconnected,
+    #[error("the broker refused event {0}")]
+    Refused(Uuid),
+}
+
+/// Moves outbox rows to the broker. One relay per process; of several
+/// processes only the holder of a PostgreSQL advisory lock publishes, so
+/// events leave in commit order. The others stand by and take over if it dies.
+pub struct Relay {
+    database_url: String,
+    broker: Broker,
+    wake: Arc<Notify>,
+}
+
+impl Relay {
+    #[must_use]
+    pub const fn new(database_url: String, broker: Broker, wake: Arc<Notify>) -> Self {
+        Self { database_url, broker, wake }
+    }
+
+    /// Runs until the process ends. Never fails: every error is logged and retried.
+    pub async fn run(self) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.lead().await {
+                Ok(()) => backoff = Duration::from_millis(200),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay interrupted");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// Connects to the broker, then takes the relay lock (waiting while
+    /// another instance holds it), then publishes until an error. The broker
+    /// comes first so that an instance that cannot reach it never holds the
+    /// lock while one that can stands by.
+    async fn lead(&self) -> Result<(), RelayError> {
+        let (_connection, channel) = self.broker.connect("outbox relay").await;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        let mut db = AsyncPgConnection::establish(&self.database_url).await?;
+        // The session lock lives as long as this connection: if this process
+        // dies, PostgreSQL releases it and a standby takes over.
+        loop {
+            let locked: bool =
+                diesel::select(sql::<Bool>("pg_try_advisory_lock(").bind::<BigInt, _>(RELAY_LOCK).sql(")"))
+                    .get_result(&mut db)
+                    .await?;
+            if locked {
+                break;
+            }
+            if !channel.status().connected() {
+                return Err(RelayError::Disconnected);
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+        tracing::info!("outbox relay is the publisher");
+        loop {
+            let published = self.publish_batch(&mut db, &channel).await.inspect_err(|_| self.broker.mark(false))?;
+            if published < BATCH as usize {
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(POLL_EVERY) => {}
+                }
+            }
+        }
+    }
+
+    /// Publishes up to one batch in id order and marks it, in one transaction:
+    /// rows are marked only after every confirm, and a failure leaves all of
+    /// them for the next attempt (so delivery is at least once; consumers
+    /// de-duplicate by event id).
+    async fn publish_batch(&self, db: &mut AsyncPgConnection, channel: &Channel) -> Result<usize, RelayError> {
+        db.transaction(async |db| {
+            let rows: Vec<Row> = outbox::table
+                .filter(outbox::published_at.is_null())
+                .order(outbox::id)
+                .limit(BATCH)
+                .for_update()
+                .skip_locked()
+                .select((outbox::id, outbox::event_type, outbox::payload, outbox::created_at, outbox::request_id))
+                .load(db)
+                .await?;
+            if rows.is_empty() {
+                return Ok(0);
+            }
+            let mut confirms = Vec::with_capacity(rows.len());
+            for row in &rows {
+                confirms.push((row.id, self.publish(channel, row).await?));
+            }
+            for (id, confirm) in confirms {
+                if !confirm.await?.is_ack() {
+                    return Err(RelayError::Refused(id));
+                }
+            }
+            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+            diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+                .set(outbox::published_at.eq(Utc::now()))
+                .execute(db)
+                .await?;
+            tracing::debug!(count = ids.len(), "published outbox rows");
+            Ok(ids.len())
+        })
+        .await
+    }
+
+    async fn publish(&self, channel: &Channel, row: &Row) -> Result<lapin::PublisherConfirm, RelayError> {
+        let body = json!({
+            "id": row.id,
+            "type": row.event_type,
+            "created_at": row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": row.payload,
+        });
+        let mut headers = BTreeMap::new();
+        if let Some(request_id) = &row.request_id {
+            headers.insert(ShortString::from("x-request-id"), AMQPValue::LongString(request_id.as_str().into()));
+        }
+        let properties = BasicProperties::default()
+            .with_message_id(row.id.to_string().into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_timestamp(u64::try_from(row.created_at.timestamp()).unwrap_or(0))
+            .with_headers(FieldTable::from(headers));
+        let bytes = serde_json::to_vec(&body)?;
+        Ok(channel
+            .basic_publish(
+                self.broker.exchange().into(),
+                row.event_type.as_str().into(),
+                BasicPublishOptions::default(),
+                &bytes,
+                properties,
+            )
+            .await?)
+    }
+}

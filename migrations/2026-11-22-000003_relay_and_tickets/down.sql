@@ -1,0 +1,2 @@
+DROP TABLE ws_tickets;
+ALTER TABLE outbox DROP COLUMN request_id;
