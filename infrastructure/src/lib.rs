@@ -6,6 +6,7 @@ pub mod config;
 pub mod di;
 pub mod http;
 pub mod messaging;
+pub mod notifier;
 pub mod persistence;
 pub mod security;
 pub mod telemetry;

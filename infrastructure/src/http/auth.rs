@@ -99,6 +99,19 @@ pub async fn refresh(auth: Auth, body: web::Json<RefreshRequest>) -> Result<Http
     Ok(tokens_response(auth.refresh(&body.refresh_token).await?))
 }
 
+#[derive(Serialize)]
+pub struct TicketView {
+    pub ticket: String,
+    pub expires_in: i64,
+}
+
+pub async fn ws_ticket(auth: Auth, caller: Authenticated) -> Result<HttpResponse, ApiError> {
+    let (ticket, expires_in) = auth.ws_ticket(&caller.0).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(TicketView { ticket, expires_in }))
+}
+
 pub async fn logout(auth: Auth, caller: Authenticated, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let request: LogoutRequest = optional_json(&body)?.unwrap_or_default();
     auth.logout(&caller.0, request.refresh_token.as_deref()).await?;

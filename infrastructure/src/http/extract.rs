@@ -25,7 +25,11 @@ pub struct Authenticated(pub AccessClaims);
 /// The caller if a token was sent; a token that is sent must be valid.
 pub struct MaybeAuthenticated(pub Option<AccessClaims>);
 
-fn bearer_token(req: &HttpRequest) -> Result<Option<&str>, AuthFailure> {
+/// The token of an `Authorization: Bearer` header; `None` without the header.
+///
+/// # Errors
+/// `InvalidToken` for another scheme or an unreadable header.
+pub fn bearer_token(req: &HttpRequest) -> Result<Option<&str>, AuthFailure> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };

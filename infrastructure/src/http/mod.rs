@@ -31,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/auth/login", web::post().to(auth::login))
             .route("/auth/refresh", web::post().to(auth::refresh))
             .route("/auth/logout", web::post().to(auth::logout))
+            .route("/auth/ws-ticket", web::post().to(auth::ws_ticket))
             .route("/users/me", web::get().to(users::me))
             .route("/users/me", web::patch().to(users::update_me))
             .route("/users/me", web::delete().to(users::delete_me))

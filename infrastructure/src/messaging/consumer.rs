@@ -62,6 +62,7 @@ async fn run(
     }
     let mut deliveries =
         channel.basic_consume(name.clone(), "".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
+    broker.mark(true);
     while let Some(delivery) = deliveries.next().await {
         let delivery = delivery?;
         if let Err(error) = handle(&delivery) {

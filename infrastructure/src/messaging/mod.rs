@@ -55,13 +55,13 @@ impl Broker {
     }
 
     /// Connects, retrying with exponential backoff until it works, and
-    /// declares the topology (idempotently) on a fresh channel.
+    /// declares the topology (idempotently) on a fresh channel. The caller
+    /// marks the broker up once its own set-up (confirms, consumer) is done.
     pub async fn connect(&self, purpose: &'static str) -> (Connection, Channel) {
         let mut delay = Duration::from_millis(200);
         loop {
             match self.try_connect().await {
                 Ok(connected) => {
-                    self.mark(true);
                     tracing::info!(purpose, "connected to RabbitMQ");
                     return connected;
                 }

@@ -89,6 +89,7 @@ impl Relay {
     async fn lead(&self) -> Result<(), RelayError> {
         let (_connection, channel) = self.broker.connect("outbox relay").await;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        self.broker.mark(true);
         let mut db = AsyncPgConnection::establish(&self.database_url).await?;
         // The session lock lives as long as this connection: if this process
         // dies, PostgreSQL releases it and a standby takes over.

@@ -2,6 +2,7 @@
 
 mod follows;
 mod notifications;
+mod notifier_store;
 pub mod outbox;
 mod posts;
 mod refresh_tokens;
@@ -12,6 +13,7 @@ mod users;
 
 pub use follows::{PgFollowRepository, PgFollowRepositoryParameters};
 pub use notifications::{PgNotificationRepository, PgNotificationRepositoryParameters};
+pub use notifier_store::PgNotifierStore;
 pub use posts::{PgPostRepository, PgPostRepositoryParameters};
 pub use refresh_tokens::{PgRefreshTokenStore, PgRefreshTokenStoreParameters};
 pub use revocations::PgRevocationStore;

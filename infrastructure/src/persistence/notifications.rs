@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::sql_types::Uuid as SqlUuid;
 use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::{Notification, NotificationKind, UserId};
 use shaku::Component;
 use uuid::Uuid;
@@ -33,7 +33,7 @@ impl PgNotificationRepository {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = notifications, check_for_backend(diesel::pg::Pg))]
-struct NotificationRow {
+pub(super) struct NotificationRow {
     id: Uuid,
     recipient_id: Uuid,
     kind: String,
@@ -42,7 +42,7 @@ struct NotificationRow {
 }
 
 /// Everything at or below the marker is read; no marker means nothing is.
-async fn read_marker(conn: &mut diesel_async::AsyncPgConnection, user: UserId) -> Result<Uuid, PortError> {
+async fn read_marker(conn: &mut AsyncPgConnection, user: UserId) -> Result<Uuid, PortError> {
     let marker = notification_markers::table
         .find(user.as_uuid())
         .select(notification_markers::read_up_to)
@@ -51,6 +51,38 @@ async fn read_marker(conn: &mut diesel_async::AsyncPgConnection, user: UserId) -
         .optional()
         .map_err(failed("reading the read marker"))?;
     Ok(marker.unwrap_or(Uuid::nil()))
+}
+
+/// Turns (notification, actor) rows into notifications with their posts and
+/// read flags; two queries whatever the number of rows.
+pub(super) async fn hydrate(
+    conn: &mut AsyncPgConnection,
+    recipient: UserId,
+    rows: Vec<(NotificationRow, UserRow)>,
+) -> Result<Vec<Notification>, PortError> {
+    let marker = read_marker(conn, recipient).await?;
+    let post_ids: Vec<Uuid> = rows.iter().filter_map(|(n, _)| n.post_id).collect();
+    let posts = posts_by_id(conn, &post_ids).await?;
+    let mut list = Vec::with_capacity(rows.len());
+    for (row, actor) in rows {
+        let kind = match (row.kind.as_str(), row.post_id) {
+            ("follow", _) => NotificationKind::Follow,
+            ("mention", Some(post_id)) => match posts.iter().find(|p| *p.id.as_uuid() == post_id) {
+                Some(post) => NotificationKind::Mention(Box::new(post.clone())),
+                None => continue, // deleted since; its notification goes with it
+            },
+            (other, _) => return Err(PortError::Unknown(anyhow::anyhow!("stored notification kind {other:?}"))),
+        };
+        list.push(Notification {
+            id: row.id,
+            recipient: UserId::from_uuid(row.recipient_id),
+            actor: author_of(&to_user(actor)?),
+            kind,
+            created_at: row.created_at,
+            read: row.id <= marker,
+        });
+    }
+    Ok(list)
 }
 
 #[async_trait]
@@ -74,28 +106,7 @@ impl NotificationRepository for PgNotificationRepository {
             .load(&mut conn)
             .await
             .map_err(failed("listing notifications"))?;
-        let marker = read_marker(&mut conn, recipient).await?;
-        let post_ids: Vec<Uuid> = rows.iter().filter_map(|(n, _)| n.post_id).collect();
-        let posts = posts_by_id(&mut conn, &post_ids).await?;
-        let mut list = Vec::with_capacity(rows.len());
-        for (row, actor) in rows {
-            let kind = match (row.kind.as_str(), row.post_id) {
-                ("follow", _) => NotificationKind::Follow,
-                ("mention", Some(post_id)) => match posts.iter().find(|p| *p.id.as_uuid() == post_id) {
-                    Some(post) => NotificationKind::Mention(Box::new(post.clone())),
-                    None => continue, // deleted since; its notification goes with it
-                },
-                (other, _) => return Err(PortError::Unknown(anyhow::anyhow!("stored notification kind {other:?}"))),
-            };
-            list.push(Notification {
-                id: row.id,
-                recipient: UserId::from_uuid(row.recipient_id),
-                actor: author_of(&to_user(actor)?),
-                kind,
-                created_at: row.created_at,
-                read: row.id <= marker,
-            });
-        }
+        let list = hydrate(&mut conn, recipient, rows).await?;
         Ok(Page::from_rows(list, page.limit, |n| n.id))
     }
 

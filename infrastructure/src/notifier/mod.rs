@@ -1,0 +1,203 @@
+//! The notifier service: consumes events from RabbitMQ and pushes them over
+//! WebSocket to the connected users they concern.
+
+mod hub;
+mod render;
+mod session;
+
+pub use hub::{Hub, close};
+
+use actix_web::dev::ServerHandle;
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::web::Bytes;
+use actix_web::{App, HttpServer, web};
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, Utc};
+use domain::UserId;
+use lapin::message::Delivery;
+use serde::Deserialize;
+use serde_json::Value;
+use std::net::TcpListener;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::app::{build_core, public_urls};
+use crate::config::Config;
+use crate::di::AppModule;
+use crate::http::{Readiness, health, middleware, problem::ApiError};
+use crate::messaging;
+use crate::persistence::PgNotifierStore;
+use crate::persistence::outbox::{AUTH_REVOKED, USER_DELETED};
+use crate::security::RevocationCache;
+use crate::wire::PublicUrls;
+
+/// Routing keys the notifier listens to.
+const BINDINGS: [&str; 7] =
+    ["post.created", "post.deleted", "follow.created", "follow.deleted", "notification.created", AUTH_REVOKED, USER_DELETED];
+
+/// Unacknowledged deliveries in flight: handling is a few map lookups, so a
+/// few hundred keep the pipe full without holding much memory.
+const PREFETCH: u16 = 256;
+
+/// What the socket handlers share.
+pub struct Notifier {
+    pub module: Arc<AppModule>,
+    pub store: PgNotifierStore,
+    pub hub: Arc<Hub>,
+    pub urls: PublicUrls,
+    revocations: RevocationCache,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: String,
+    created_at: DateTime<Utc>,
+    data: Value,
+}
+
+fn user_at(data: &Value, pointer: &str) -> anyhow::Result<UserId> {
+    let raw = data.pointer(pointer).and_then(Value::as_str).ok_or_else(|| anyhow!("no {pointer}"))?;
+    Ok(UserId::from_uuid(raw.parse()?))
+}
+
+impl Notifier {
+    /// Routes one broker message. Errors mean a malformed message: the
+    /// consumer retries it a bounded number of times, then dead-letters it.
+    fn handle(&self, delivery: &Delivery) -> anyhow::Result<()> {
+        let body = Bytes::copy_from_slice(&delivery.data);
+        let event: Event = serde_json::from_slice(&body).context("event envelope")?;
+        match event.kind.as_str() {
+            "post.created" => {
+                let author = user_at(&event.data, "/post/author/id")?;
+                self.hub.to_followers(author, &hub::Frame::new(event.id, body)?);
+            }
+            "post.deleted" => {
+                let author = user_at(&event.data, "/author_id")?;
+                self.hub.to_followers(author, &hub::Frame::new(event.id, body)?);
+            }
+            "follow.created" => self.hub.follow(user_at(&event.data, "/follower_id")?, user_at(&event.data, "/followee_id")?),
+            "follow.deleted" => self.hub.unfollow(user_at(&event.data, "/follower_id")?, user_at(&event.data, "/followee_id")?),
+            "notification.created" => {
+                let recipient = user_at(&event.data, "/recipient_id")?;
+                let notification = event.data.get("notification").ok_or_else(|| anyhow!("no notification"))?;
+                let frame = render::live_notification(event.id, event.created_at, notification)
+                    .ok_or_else(|| anyhow!("unrenderable notification"))?;
+                self.hub.to_user(recipient, &frame);
+            }
+            AUTH_REVOKED => {
+                self.revocations.apply_event(AUTH_REVOKED, &body)?;
+                let token = event.data.get("token_id").and_then(Value::as_str).ok_or_else(|| anyhow!("no token_id"))?;
+                self.hub.revoke_token(token.parse()?);
+            }
+            USER_DELETED => {
+                self.revocations.apply_event(USER_DELETED, &body)?;
+                self.hub.close_user(user_at(&event.data, "/user_id")?, close::REVOKED);
+            }
+            other => return Err(anyhow!("unexpected event type {other}")),
+        }
+        Ok(())
+    }
+}
+
+/// A built notifier, bound to its port.
+pub struct NotifierApp {
+    port: u16,
+    server: actix_web::dev::Server,
+    hub: Arc<Hub>,
+}
+
+impl NotifierApp {
+    /// # Errors
+    /// When PostgreSQL cannot be reached or the port cannot be bound.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let core = build_core(&config).await?;
+        let hub = Arc::new(Hub::default());
+        let notifier = Arc::new(Notifier {
+            module: core.module,
+            store: PgNotifierStore::new(core.pool.clone()),
+            hub: Arc::clone(&hub),
+            urls: public_urls(&config),
+            revocations: core.revocations,
+        });
+        let consumer = Arc::clone(&notifier);
+        // Fan-out calls try_send in a loop: keep tokio's cooperative budget
+        // from reporting healthy queues as full (STACK.md, trap 8).
+        tokio::spawn(tokio::task::unconstrained(messaging::consume(
+            core.broker.clone(),
+            "notifier",
+            &BINDINGS,
+            PREFETCH,
+            move |delivery| consumer.handle(delivery),
+        )));
+        let listener = TcpListener::bind((config.server_address, config.websocket_port))
+            .with_context(|| format!("binding {}:{}", config.server_address, config.websocket_port))?;
+        let port = listener.local_addr()?.port();
+        let server = serve(listener, notifier, Readiness { pool: core.pool, broker: core.broker }, config.notifier_workers)?;
+        Ok(Self { port, server, hub })
+    }
+
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Open sockets.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.hub.connections()
+    }
+
+    /// A handle that stops the server; sockets are closed with 1001 first.
+    #[must_use]
+    pub fn stopper(&self) -> Stopper {
+        Stopper { hub: Arc::clone(&self.hub), server: self.server.handle() }
+    }
+
+    /// # Errors
+    /// When the server stops on an I/O error.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Stops a notifier gracefully.
+#[derive(Clone)]
+pub struct Stopper {
+    hub: Arc<Hub>,
+    server: ServerHandle,
+}
+
+impl Stopper {
+    pub async fn stop(&self) {
+        self.hub.close_all(close::GOING_AWAY);
+        // Give the socket tasks a moment to send their close frames.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        self.server.stop(true).await;
+    }
+}
+
+fn serve(listener: TcpListener, notifier: Arc<Notifier>, readiness: Readiness, workers: usize) -> std::io::Result<actix_web::dev::Server> {
+    let notifier = web::Data::from(notifier);
+    let readiness = web::Data::new(readiness);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(ErrorHandlers::new().default_handler(middleware::ensure_problem))
+            .wrap(from_fn(middleware::request_id))
+            .app_data(notifier.clone())
+            .app_data(readiness.clone())
+            .app_data(crate::http::extract::query_config())
+            .route("/ws", web::get().to(session::upgrade))
+            .route("/health/live", web::get().to(health::live))
+            .route("/health/ready", web::get().to(health::ready))
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::from_status(actix_web::http::StatusCode::NOT_FOUND))
+            }))
+    })
+    .workers(workers)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
