@@ -177,7 +177,8 @@ impl Hub {
         let mut state = self.state();
         let mut emptied = Vec::new();
         for (user, sessions) in &mut state.sessions {
-            let (revoked, kept): (Vec<Session>, Vec<Session>) = sessions.drain(..).partition(|s| s.token_id == token_id);
+            let (revoked, kept): (Vec<Session>, Vec<Session>) =
+                sessions.drain(..).partition(|s| s.token_id == token_id);
             *sessions = kept;
             revoked.into_iter().for_each(|s| s.condemn(close::REVOKED));
             if sessions.is_empty() {
@@ -299,7 +300,8 @@ mod tests {
         // tokio's cooperative budget must not make healthy queues look full.
         let hub = Hub::default();
         let author = UserId::generate();
-        let sockets: Vec<_> = (0..300).map(|_| hub.register(UserId::generate(), Uuid::now_v7(), vec![author])).collect();
+        let sockets: Vec<_> =
+            (0..300).map(|_| hub.register(UserId::generate(), Uuid::now_v7(), vec![author])).collect();
         let delivered = tokio::task::unconstrained(async { hub.to_followers(author, &frame(1)) }).await;
         assert_eq!(delivered, 300);
         assert!(sockets.iter().all(|s| s.verdict.code().is_none()));

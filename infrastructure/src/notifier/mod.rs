@@ -32,8 +32,15 @@ use crate::security::RevocationCache;
 use crate::wire::PublicUrls;
 
 /// Routing keys the notifier listens to.
-const BINDINGS: [&str; 7] =
-    ["post.created", "post.deleted", "follow.created", "follow.deleted", "notification.created", AUTH_REVOKED, USER_DELETED];
+const BINDINGS: [&str; 7] = [
+    "post.created",
+    "post.deleted",
+    "follow.created",
+    "follow.deleted",
+    "notification.created",
+    AUTH_REVOKED,
+    USER_DELETED,
+];
 
 /// Unacknowledged deliveries in flight: handling is a few map lookups, so a
 /// few hundred keep the pipe full without holding much memory.
@@ -77,8 +84,12 @@ impl Notifier {
                 let author = user_at(&event.data, "/author_id")?;
                 self.hub.to_followers(author, &hub::Frame::new(event.id, body)?);
             }
-            "follow.created" => self.hub.follow(user_at(&event.data, "/follower_id")?, user_at(&event.data, "/followee_id")?),
-            "follow.deleted" => self.hub.unfollow(user_at(&event.data, "/follower_id")?, user_at(&event.data, "/followee_id")?),
+            "follow.created" => {
+                self.hub.follow(user_at(&event.data, "/follower_id")?, user_at(&event.data, "/followee_id")?)
+            }
+            "follow.deleted" => {
+                self.hub.unfollow(user_at(&event.data, "/follower_id")?, user_at(&event.data, "/followee_id")?)
+            }
             "notification.created" => {
                 let recipient = user_at(&event.data, "/recipient_id")?;
                 let notification = event.data.get("notification").ok_or_else(|| anyhow!("no notification"))?;
@@ -134,7 +145,8 @@ impl NotifierApp {
         let listener = TcpListener::bind((config.server_address, config.websocket_port))
             .with_context(|| format!("binding {}:{}", config.server_address, config.websocket_port))?;
         let port = listener.local_addr()?.port();
-        let server = serve(listener, notifier, Readiness { pool: core.pool, broker: core.broker }, config.notifier_workers)?;
+        let server =
+            serve(listener, notifier, Readiness { pool: core.pool, broker: core.broker }, config.notifier_workers)?;
         Ok(Self { port, server, hub })
     }
 
@@ -178,7 +190,12 @@ impl Stopper {
     }
 }
 
-fn serve(listener: TcpListener, notifier: Arc<Notifier>, readiness: Readiness, workers: usize) -> std::io::Result<actix_web::dev::Server> {
+fn serve(
+    listener: TcpListener,
+    notifier: Arc<Notifier>,
+    readiness: Readiness,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
     let notifier = web::Data::from(notifier);
     let readiness = web::Data::new(readiness);
     let server = HttpServer::new(move || {

@@ -52,16 +52,28 @@ pub async fn upgrade(
     notifier: web::Data<Notifier>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let claims = authenticate(&req, &notifier, query.ticket.as_deref()).await?;
-    let followees = notifier.store.followees(claims.user_id).await.map_err(|e| ApiError::from(ApplicationError::from(e)))?;
+    let followees =
+        notifier.store.followees(claims.user_id).await.map_err(|e| ApiError::from(ApplicationError::from(e)))?;
     let (response, session, messages) = actix_ws::handle(&req, body)?;
     let registration = notifier.hub.register(claims.user_id, claims.token_id, followees);
     tracing::info!(user_id = %claims.user_id, session = registration.session, "socket open");
-    actix_web::rt::spawn(run(Arc::clone(&notifier), session, messages.max_frame_size(MAX_INBOUND_FRAME), registration, query.since));
+    actix_web::rt::spawn(run(
+        Arc::clone(&notifier),
+        session,
+        messages.max_frame_size(MAX_INBOUND_FRAME),
+        registration,
+        query.since,
+    ));
     Ok(response)
 }
 
 /// Sends what the user missed since `since`, oldest first, and returns the ids sent.
-async fn replay(notifier: &Notifier, session: &mut actix_ws::Session, user: domain::UserId, since: Uuid) -> Option<HashSet<Uuid>> {
+async fn replay(
+    notifier: &Notifier,
+    session: &mut actix_ws::Session,
+    user: domain::UserId,
+    since: Uuid,
+) -> Option<HashSet<Uuid>> {
     let posts = notifier.store.posts_since(user, since, REPLAY_LIMIT).await;
     let notifications = notifier.store.notifications_since(user, since, REPLAY_LIMIT).await;
     let (Ok(posts), Ok(notifications)) = (posts, notifications) else {

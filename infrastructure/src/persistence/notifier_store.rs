@@ -63,7 +63,12 @@ impl PgNotifierStore {
     ///
     /// # Errors
     /// `PortError::Unknown` on storage failure.
-    pub async fn notifications_since(&self, user: UserId, since: Uuid, max: i64) -> Result<Vec<Notification>, PortError> {
+    pub async fn notifications_since(
+        &self,
+        user: UserId,
+        since: Uuid,
+        max: i64,
+    ) -> Result<Vec<Notification>, PortError> {
         let mut conn = checkout(&self.pool).await?;
         let rows: Vec<(NotificationRow, UserRow)> = notifications::table
             .inner_join(users::table.on(users::id.eq(notifications::actor_id)))

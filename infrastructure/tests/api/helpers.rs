@@ -51,6 +51,49 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_owning(&format!("test_{}", uuid::Uuid::now_v7().simple())).await
 }
 
+/// A running notifier sharing a test app's database and exchange.
+pub struct TestNotifier {
+    pub port: u16,
+    pub stopper: infrastructure::notifier::Stopper,
+}
+
+impl TestNotifier {
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://127.0.0.1:{}/ws{query}", self.port)
+    }
+}
+
+/// Starts a notifier for `app` and waits until it consumes events.
+pub async fn spawn_notifier(app: &TestApp) -> TestNotifier {
+    let url = format!("{}/{}", server_url(), app.database);
+    let exchange = exchange_of(&app.database);
+    let settings: HashMap<&str, &str> = HashMap::from([
+        ("AMQP_EXCHANGE", exchange.as_str()),
+        ("JWT_SECRET_KEY", JWT_SECRET),
+        ("DATABASE_URL", url.as_str()),
+        ("SERVER_ADDRESS", "127.0.0.1"),
+        ("WEBSOCKET_PORT", "0"),
+    ]);
+    let notifier = infrastructure::notifier::NotifierApp::build(Config::from_source(&settings).unwrap()).await.unwrap();
+    let spawned = TestNotifier { port: notifier.port(), stopper: notifier.stopper() };
+    tokio::spawn(notifier.run_until_stopped());
+    wait_ready(&format!("http://127.0.0.1:{}", spawned.port)).await;
+    spawned
+}
+
+/// Polls `/health/ready` until it answers 200 (10 s at most).
+pub async fn wait_ready(base: &str) {
+    for _ in 0..100 {
+        if let Ok(response) = reqwest::get(format!("{base}/health/ready")).await
+            && response.status() == StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{base} never became ready");
+}
+
 /// Starts an api that owns (and will drop) `database`, for tests that start
 /// another instance on it with other settings first.
 pub async fn spawn_app_owning(database: &str) -> TestApp {

@@ -6,6 +6,7 @@ mod auth;
 mod errors;
 mod follows;
 mod helpers;
+mod live;
 mod notifications;
 mod outbox;
 mod posts;
