@@ -299,3 +299,24 @@ async fn a_message_that_cannot_be_handled_is_retried_then_dead_lettered_with_its
         "buried once, not looping"
     );
 }
+
+#[tokio::test]
+async fn a_token_revoked_on_one_api_instance_is_refused_by_another_at_once() {
+    let app = spawn_app().await;
+    let other = spawn_on(&app.database, &[]).await;
+    wait_ready(&app.address).await;
+    wait_ready(&other.address).await;
+    let alice = app.signed_in("alice").await;
+    let me = || other.get("/api/v1/users/me").bearer_auth(&alice.access).send();
+    assert_eq!(me().await.unwrap().status(), StatusCode::OK, "the other instance knew nothing of it yet");
+    app.post("/api/v1/auth/logout").bearer_auth(&alice.access).send().await.unwrap();
+    let mut status = me().await.unwrap().status();
+    for _ in 0..50 {
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = me().await.unwrap().status();
+    }
+    assert_problem(me().await.unwrap(), StatusCode::UNAUTHORIZED, "token_revoked").await;
+}

@@ -1,0 +1,301 @@
+//! Load harness for the live fan-out (not a test): starts the release `api`
+//! and `notifier` binaries against a scratch database and a private exchange,
+//! connects N followers of one author over WebSocket, and measures
+//!
+//! * post -> delivery latency (p50, p99 over every delivery),
+//! * time from a post to its last delivery,
+//! * notifier RSS per idle connection.
+//!
+//! `cargo build --release --bins && target/release/bench --followers 1000`
+//! PostgreSQL and RabbitMQ come from `DATABASE_SERVER` and `AMQP_URL`
+//! (defaults: the local servers). The scratch database is dropped at the end.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures::StreamExt;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const SECRET: &str = "bench-secret-bench-secret-bench-secret";
+
+#[derive(Parser)]
+#[command(about = "Measures the post -> WebSocket fan-out of a local api + notifier")]
+struct Args {
+    /// Connected followers of the posting author.
+    #[arg(long, default_value_t = 1000)]
+    followers: usize,
+    /// Posts published during the measurement.
+    #[arg(long, default_value_t = 50)]
+    posts: usize,
+    /// Posts per second.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// actix workers of the notifier.
+    #[arg(long, default_value_t = 1)]
+    notifier_workers: usize,
+    /// Concurrent WebSocket handshakes while connecting.
+    #[arg(long, default_value_t = 100)]
+    connect_concurrency: usize,
+}
+
+#[derive(Deserialize)]
+struct FrameId {
+    id: String,
+}
+
+struct Services {
+    children: Vec<Child>,
+    api: String,
+    notifier: String,
+    notifier_pid: u32,
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.parent().context("bench has no directory")?.join(name);
+    if !path.exists() {
+        bail!("{} not found: build it first (cargo build --release --bins)", path.display());
+    }
+    Ok(path)
+}
+
+async fn wait_ready(base: &str) -> anyhow::Result<()> {
+    for _ in 0..300 {
+        if let Ok(response) = reqwest::get(format!("{base}/health/ready")).await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{base} never became ready")
+}
+
+async fn start(database_url: &str, exchange: &str, workers: usize) -> anyhow::Result<Services> {
+    let (api_port, ws_port) = (free_port()?, free_port()?);
+    let spawn = |binary: &str| -> anyhow::Result<Child> {
+        Ok(Command::new(sibling(binary)?)
+            .env("DATABASE_URL", database_url)
+            .env("AMQP_EXCHANGE", exchange)
+            .env("JWT_SECRET_KEY", SECRET)
+            .env("SERVER_ADDRESS", "127.0.0.1")
+            .env("SERVER_PORT", api_port.to_string())
+            .env("WEBSOCKET_PORT", ws_port.to_string())
+            .env("NOTIFIER_WORKERS", workers.to_string())
+            .env("POST_DAILY_LIMIT", "0")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?)
+    };
+    let api = spawn("api")?;
+    let mut services = Services {
+        children: vec![api],
+        api: format!("http://127.0.0.1:{api_port}"),
+        notifier: format!("127.0.0.1:{ws_port}"),
+        notifier_pid: 0,
+    };
+    wait_ready(&services.api).await?; // the api creates and migrates the database
+    let notifier = spawn("notifier")?;
+    services.notifier_pid = notifier.id();
+    services.children.push(notifier);
+    wait_ready(&format!("http://{}", services.notifier)).await?;
+    Ok(services)
+}
+
+/// One author and `followers` users following them, written straight to the database.
+async fn seed(database_url: &str, followers: usize) -> anyhow::Result<(String, Vec<String>)> {
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let author = uuid::Uuid::now_v7().to_string();
+    client
+        .execute(
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1::text::uuid, 'bench_author', 'x', now())",
+            &[&author],
+        )
+        .await?;
+    let count = i64::try_from(followers)?;
+    let rows = client
+        .query(
+            "INSERT INTO users (id, username, password_hash, created_at)
+             SELECT gen_random_uuid(), 'bench_f' || n, 'x', now() FROM generate_series(1, $1::bigint) n
+             RETURNING id::text",
+            &[&count],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO follows (id, follower_id, followee_id, created_at)
+             SELECT gen_random_uuid(), id, $1::text::uuid, now() FROM users WHERE username LIKE 'bench_f%'",
+            &[&author],
+        )
+        .await?;
+    Ok((author, rows.iter().map(|r| r.get(0)).collect()))
+}
+
+fn token(user: &str) -> anyhow::Result<String> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"sub": user, "role": "user", "jti": uuid::Uuid::now_v7(), "iat": now, "exp": now + 3600, "iss": "social"});
+    Ok(encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET.as_bytes()))?)
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("bad VmRSS")?.parse()?)
+}
+
+type Arrivals = mpsc::UnboundedSender<(String, Instant)>;
+
+/// Opens one follower socket and reports every frame's id with its arrival time.
+async fn follower(url: String, token: String, arrivals: Arrivals) -> anyhow::Result<()> {
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+    tokio::spawn(async move {
+        let (_, mut reader) = socket.split();
+        while let Some(Ok(message)) = reader.next().await {
+            if let Message::Text(text) = message {
+                let at = Instant::now();
+                if let Ok(frame) = serde_json::from_str::<FrameId>(&text) {
+                    let _ = arrivals.send((frame.id, at));
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let server = std::env::var("DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let stamp = chrono::Utc::now().timestamp_millis();
+    let database = format!("bench_{stamp}");
+    let database_url = format!("{server}/{database}");
+    let exchange = format!("bench.{stamp}");
+    let result = run(&args, &database_url, &exchange).await;
+    let (client, connection) = tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).await?;
+    result
+}
+
+async fn run(args: &Args, database_url: &str, exchange: &str) -> anyhow::Result<()> {
+    let services = start(database_url, exchange, args.notifier_workers).await?;
+    let (author, followers) = seed(database_url, args.followers).await?;
+    let rss_idle = rss_kib(services.notifier_pid)?;
+
+    let (arrivals, mut received) = mpsc::unbounded_channel();
+    let started = Instant::now();
+    let gate = Arc::new(Semaphore::new(args.connect_concurrency));
+    let url = format!("ws://{}/ws", services.notifier);
+    let mut handshakes = Vec::with_capacity(followers.len());
+    for user in &followers {
+        let permit = Arc::clone(&gate).acquire_owned().await?;
+        let (url, token, arrivals) = (url.clone(), token(user)?, arrivals.clone());
+        handshakes.push(tokio::spawn(async move {
+            let opened = follower(url, token, arrivals).await;
+            drop(permit);
+            opened
+        }));
+    }
+    for handshake in handshakes {
+        handshake.await??;
+    }
+    let connect_time = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_connected = rss_kib(services.notifier_pid)?;
+
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let http = reqwest::Client::new();
+    let author_token = token(&author)?;
+    let pause = Duration::from_secs_f64(1.0 / args.rate);
+    for n in 0..args.posts {
+        let at = Instant::now();
+        let response = http
+            .post(format!("{}/api/v1/posts", services.api))
+            .bearer_auth(&author_token)
+            .json(&json!({"content": format!("bench post {n}")}))
+            .send()
+            .await?;
+        if response.status().as_u16() != 201 {
+            bail!("post {n} answered {}", response.status());
+        }
+        let post: serde_json::Value = response.json().await?;
+        sent.lock().await.insert(post["id"].as_str().unwrap_or_default().to_owned(), at);
+        tokio::time::sleep(pause.saturating_sub(at.elapsed())).await;
+    }
+
+    let expected = args.posts * args.followers;
+    let mut latencies = Vec::with_capacity(expected);
+    let mut last: HashMap<String, Duration> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while latencies.len() < expected {
+        let Ok(Some((id, at))) = tokio::time::timeout_at(deadline.into(), received.recv()).await else { break };
+        if let Some(sent_at) = sent.lock().await.get(&id) {
+            let latency = at.duration_since(*sent_at);
+            latencies.push(latency);
+            let slot = last.entry(id).or_default();
+            *slot = (*slot).max(latency);
+        }
+    }
+    latencies.sort();
+    let mut to_last: Vec<Duration> = last.into_values().collect();
+    to_last.sort();
+
+    let per_connection = rss_connected.saturating_sub(rss_idle) as f64 / args.followers as f64;
+    println!(
+        "| followers | posts | rate/s | deliveries | p50 | p99 | max | post -> last delivery (median / max) | connect all | notifier RSS idle -> connected | per connection |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {} | {}/{} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms / {:.1} ms | {:.2} s | {} -> {} KiB | {:.1} KiB |",
+        args.followers,
+        args.posts,
+        args.rate,
+        latencies.len(),
+        expected,
+        percentile(&latencies, 50.0).as_secs_f64() * 1e3,
+        percentile(&latencies, 99.0).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        percentile(&to_last, 50.0).as_secs_f64() * 1e3,
+        to_last.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        connect_time.as_secs_f64(),
+        rss_idle,
+        rss_connected,
+        per_connection,
+    );
+    drop(services);
+    Ok(())
+}
