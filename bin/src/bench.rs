@@ -208,12 +208,27 @@ async fn main() -> anyhow::Result<()> {
     let (client, connection) = tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).await?;
+    remove_exchange(&exchange).await?;
     result
+}
+
+/// Removes the run's exchanges and dead-letter queue from RabbitMQ.
+async fn remove_exchange(exchange: &str) -> anyhow::Result<()> {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let url = std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let dead = format!("{exchange}.dead");
+    channel.queue_delete(dead.as_str().into(), QueueDeleteOptions::default()).await?;
+    channel.exchange_delete(dead.as_str().into(), ExchangeDeleteOptions::default()).await?;
+    channel.exchange_delete(exchange.into(), ExchangeDeleteOptions::default()).await?;
+    Ok(())
 }
 
 async fn run(args: &Args, database_url: &str, exchange: &str) -> anyhow::Result<()> {
     let services = start(database_url, exchange, args.notifier_workers).await?;
     let (author, followers) = seed(database_url, args.followers).await?;
+    // The api and notifier read AMQP_URL from the environment the bench was started in.
     let rss_idle = rss_kib(services.notifier_pid)?;
 
     let (arrivals, mut received) = mpsc::unbounded_channel();
