@@ -5,6 +5,7 @@ use application::ports::Profile;
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::{Author, Mention, Notification, NotificationKind, Post, User};
 use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// RFC 3339 in UTC with milliseconds: `2026-11-22T10:00:00.123Z`.
@@ -26,7 +27,7 @@ impl PublicUrls {
 }
 
 /// `User`: only ever shown to its owner or an admin.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserView {
     pub id: Uuid,
     pub username: String,
@@ -34,8 +35,10 @@ pub struct UserView {
     pub display_name: Option<String>,
     pub bio: Option<String>,
     pub avatar_url: Option<String>,
+    #[schema(value_type = String, example = "user")]
     pub role: &'static str,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-22T10:00:00.123Z")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -56,7 +59,7 @@ impl UserView {
 }
 
 /// `Profile`: what any signed-in user may see of another.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProfileView {
     pub id: Uuid,
     pub username: String,
@@ -64,6 +67,7 @@ pub struct ProfileView {
     pub bio: Option<String>,
     pub avatar_url: Option<String>,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-22T10:00:00.123Z")]
     pub created_at: DateTime<Utc>,
     pub followers_count: u64,
     pub following_count: u64,
@@ -91,7 +95,7 @@ impl ProfileView {
 }
 
 /// `{id, username, display_name, avatar_url}` next to a post or notification.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AuthorView {
     pub id: Uuid,
     pub username: String,
@@ -111,7 +115,7 @@ impl AuthorView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MentionView {
     pub id: Uuid,
     pub username: String,
@@ -124,13 +128,14 @@ impl From<&Mention> for MentionView {
 }
 
 /// `Post`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PostView {
     pub id: Uuid,
     pub author: AuthorView,
     pub content: String,
     pub mentions: Vec<MentionView>,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-22T10:00:00.123Z")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -148,15 +153,17 @@ impl PostView {
 }
 
 /// `Notification`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct NotificationView {
     pub id: Uuid,
     #[serde(rename = "type")]
+    #[schema(value_type = String, example = "mention")]
     pub kind: &'static str,
     pub actor: AuthorView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post: Option<PostView>,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-22T10:00:00.123Z")]
     pub created_at: DateTime<Utc>,
     pub read: bool,
 }
@@ -179,7 +186,7 @@ impl NotificationView {
 }
 
 /// A keyset page: `{"data": [...], "next_cursor": "<id>" | null}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CursorPage<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<Uuid>,

@@ -6,6 +6,7 @@ use application::auth::{AuthService, RegisterCommand, Tokens};
 use domain::{Email, Password, Role, Username};
 use serde::{Deserialize, Serialize};
 use shaku_actix::Inject;
+use utoipa::ToSchema;
 
 use super::extract::{Authenticated, MaybeAuthenticated, optional_json};
 use super::fields::Fields;
@@ -15,7 +16,8 @@ use crate::wire::{PublicUrls, UserView};
 
 type Auth = Inject<AppModule, AuthService>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "alice", "password": "correct horse", "email": "alice@example.com"}))]
 pub struct RegisterRequest {
     pub username: String,
     pub password: String,
@@ -43,24 +45,25 @@ impl RegisterRequest {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "alice", "password": "correct horse"}))]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 pub struct LogoutRequest {
     #[serde(default)]
     pub refresh_token: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokensView {
     pub access_token: String,
     pub token_type: &'static str,
@@ -80,6 +83,11 @@ fn tokens_response(tokens: Tokens) -> HttpResponse {
     })
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    description = "Creates an account. A `role` is accepted only from an admin (bearer token).",
+    security((), ("bearer" = [])),
+    responses((status = 201, description = "the new user", body = UserView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "a role without an admin token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "username_taken or email_taken", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn register(
     auth: Auth,
     caller: MaybeAuthenticated,
@@ -91,20 +99,29 @@ pub async fn register(
     Ok(HttpResponse::Created().json(UserView::new(user, &urls)))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, description = "a token pair", body = TokensView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "invalid_credentials", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn login(auth: Auth, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
     Ok(tokens_response(auth.login(&body.username, &body.password).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    description = "Trades a refresh token for a new pair; the old refresh token stops working. Presenting a spent one revokes its family.",
+    responses((status = 200, description = "a new token pair", body = TokensView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "invalid_refresh_token or refresh_token_reused", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn refresh(auth: Auth, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
     Ok(tokens_response(auth.refresh(&body.refresh_token).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TicketView {
     pub ticket: String,
     pub expires_in: i64,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/ws-ticket", tag = "auth", security(("bearer" = [])),
+    description = "A single-use ticket, valid 30 s, for `GET /ws?ticket=` on the notifier (browsers cannot set headers on a WebSocket).",
+    responses((status = 201, description = "the ticket", body = TicketView), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn ws_ticket(auth: Auth, caller: Authenticated) -> Result<HttpResponse, ApiError> {
     let (ticket, expires_in) = auth.ws_ticket(&caller.0).await?;
     Ok(HttpResponse::Created()
@@ -112,6 +129,9 @@ pub async fn ws_ticket(auth: Auth, caller: Authenticated) -> Result<HttpResponse
         .json(TicketView { ticket, expires_in }))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>, description = "optional"),
+    security(("bearer" = [])),
+    responses((status = 204, description = "the access token and the refresh token (with its family) stop working on every instance"), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn logout(auth: Auth, caller: Authenticated, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let request: LogoutRequest = optional_json(&body)?.unwrap_or_default();
     auth.logout(&caller.0, request.refresh_token.as_deref()).await?;

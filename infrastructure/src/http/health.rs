@@ -13,12 +13,15 @@ pub struct Readiness {
     pub broker: Broker,
 }
 
+#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, description = "the process runs")))]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "live"}))
 }
 
 /// Ready when PostgreSQL answers and the broker connection is up; otherwise
 /// 503 naming what is down.
+#[utoipa::path(get, path = "/health/ready", tag = "operations",
+    responses((status = 200, description = "database and broker reachable"), (status = 503, description = "`checks` names what is down")))]
 pub async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
     let database = persistence::is_ready(&readiness.pool).await;
     let broker = readiness.broker.is_up();

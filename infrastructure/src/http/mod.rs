@@ -7,6 +7,7 @@ mod follows;
 pub mod health;
 pub mod middleware;
 mod notifications;
+pub mod openapi;
 mod paging;
 mod posts;
 pub mod problem;
@@ -17,44 +18,57 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
 use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::di::AppModule;
 use crate::wire::PublicUrls;
 pub use health::Readiness;
 use problem::ApiError;
 
-/// Every route of the api, in one table.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .route("/auth/register", web::post().to(auth::register))
-            .route("/auth/login", web::post().to(auth::login))
-            .route("/auth/refresh", web::post().to(auth::refresh))
-            .route("/auth/logout", web::post().to(auth::logout))
-            .route("/auth/ws-ticket", web::post().to(auth::ws_ticket))
-            .route("/users/me", web::get().to(users::me))
-            .route("/users/me", web::patch().to(users::update_me))
-            .route("/users/me", web::delete().to(users::delete_me))
-            .route("/users/lookup", web::get().to(users::lookup))
-            .route("/users", web::get().to(users::list))
-            .route("/users/{id}", web::get().to(users::profile))
-            .route("/users/{id}/role", web::patch().to(users::change_role))
-            .route("/users/{id}/posts", web::get().to(posts::by_author))
-            .route("/users/{id}/follow", web::put().to(follows::follow))
-            .route("/users/{id}/follow", web::delete().to(follows::unfollow))
-            .route("/users/{id}/followers", web::get().to(follows::followers))
-            .route("/users/{id}/following", web::get().to(follows::following))
-            .route("/posts", web::post().to(posts::create))
-            .route("/posts", web::get().to(posts::search))
-            .route("/posts/{id}", web::get().to(posts::get))
-            .route("/posts/{id}", web::delete().to(posts::delete))
-            .route("/timeline", web::get().to(posts::timeline))
-            .route("/notifications", web::get().to(notifications::list))
-            .route("/notifications/unread_count", web::get().to(notifications::unread_count))
-            .route("/notifications/read", web::post().to(notifications::mark_read)),
-    )
-    .route("/health/live", web::get().to(health::live))
-    .route("/health/ready", web::get().to(health::ready));
+/// Declares the route table once, as both the registration and a list that
+/// tests hold the OpenAPI document against.
+macro_rules! route_table {
+    ($($method:ident $path:literal => $handler:path),* $(,)?) => {
+        /// Every route of the api as `(method, path)`.
+        pub const ROUTE_TABLE: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        /// Registers every route of the api.
+        pub fn routes(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::$method().to($handler));)*
+        }
+    };
+}
+
+// Order matters where paths overlap: `/users/me` and `/users/lookup` before `/users/{id}`.
+route_table! {
+    post "/api/v1/auth/register" => auth::register,
+    post "/api/v1/auth/login" => auth::login,
+    post "/api/v1/auth/refresh" => auth::refresh,
+    post "/api/v1/auth/logout" => auth::logout,
+    post "/api/v1/auth/ws-ticket" => auth::ws_ticket,
+    get "/api/v1/users/me" => users::me,
+    patch "/api/v1/users/me" => users::update_me,
+    delete "/api/v1/users/me" => users::delete_me,
+    get "/api/v1/users/lookup" => users::lookup,
+    get "/api/v1/users" => users::list,
+    get "/api/v1/users/{id}" => users::profile,
+    patch "/api/v1/users/{id}/role" => users::change_role,
+    get "/api/v1/users/{id}/posts" => posts::by_author,
+    put "/api/v1/users/{id}/follow" => follows::follow,
+    delete "/api/v1/users/{id}/follow" => follows::unfollow,
+    get "/api/v1/users/{id}/followers" => follows::followers,
+    get "/api/v1/users/{id}/following" => follows::following,
+    post "/api/v1/posts" => posts::create,
+    get "/api/v1/posts" => posts::search,
+    get "/api/v1/posts/{id}" => posts::get,
+    delete "/api/v1/posts/{id}" => posts::delete,
+    get "/api/v1/timeline" => posts::timeline,
+    get "/api/v1/notifications" => notifications::list,
+    get "/api/v1/notifications/unread_count" => notifications::unread_count,
+    post "/api/v1/notifications/read" => notifications::mark_read,
+    get "/health/live" => health::live,
+    get "/health/ready" => health::ready,
 }
 
 /// Starts the api on `listener`.
@@ -81,6 +95,13 @@ pub fn serve(
             .app_data(extract::query_config())
             .app_data(web::PayloadConfig::new(extract::JSON_LIMIT))
             .configure(routes)
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi::ApiDoc::openapi()))
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    actix_web::HttpResponse::PermanentRedirect().insert_header(("location", "/docs/")).finish()
+                }),
+            )
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::from_status(actix_web::http::StatusCode::NOT_FOUND))
             }))

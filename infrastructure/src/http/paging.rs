@@ -2,16 +2,20 @@
 
 use application::paging::PageRequest;
 use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::problem::ApiError;
 
 /// Query of a keyset list. (Not `#[serde(flatten)]`-ed into other queries:
 /// serde_urlencoded then loses the number types.)
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 pub struct PageQuery {
+    /// Older than this id (the previous page's `next_cursor`).
     pub before: Option<Uuid>,
+    /// Newer than this id.
     pub since: Option<Uuid>,
+    /// 1..=100, default 20.
     pub limit: Option<u32>,
 }
 

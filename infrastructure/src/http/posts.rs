@@ -7,6 +7,7 @@ use application::post::PostService;
 use domain::{PostContent, PostId, UserId};
 use serde::Deserialize;
 use shaku_actix::Inject;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::Authenticated;
@@ -22,13 +23,14 @@ const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on the answer to a repeated `Idempotency-Key`.
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"content": "hello @bob"}))]
 pub struct CreatePostRequest {
     pub content: String,
 }
 
 /// `GET /posts`: its own fields, not a flattened `PageQuery` (see there).
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 pub struct SearchQuery {
     pub q: Option<String>,
     pub author_id: Option<Uuid>,
@@ -41,6 +43,10 @@ fn page_of(posts: application::paging::Page<domain::Post>, urls: &PublicUrls) ->
     HttpResponse::Ok().json(CursorPage::new(posts, |p| PostView::new(&p, urls)))
 }
 
+#[utoipa::path(post, path = "/api/v1/posts", tag = "posts", security(("bearer" = [])), request_body = CreatePostRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key from the same user within 24 h answers the first post (with `Idempotent-Replayed: true`) and writes nothing")),
+    responses((status = 201, description = "the post", body = PostView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "quota_exceeded; Retry-After gives the seconds until the quota frees", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     posts: Posts,
     caller: Authenticated,
@@ -62,6 +68,8 @@ pub async fn create(
     Ok(response.json(PostView::new(&published.post, &urls)))
 }
 
+#[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "posts", security(("bearer" = [])), params(("id" = Uuid, Path, description = "post id")),
+    responses((status = 200, description = "the post", body = PostView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "post_not_found", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn get(
     posts: Posts,
     _caller: Authenticated,
@@ -72,11 +80,15 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(PostView::new(&post, &urls)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/posts/{id}", tag = "posts", security(("bearer" = [])), params(("id" = Uuid, Path, description = "post id")),
+    responses((status = 204, description = "deleted"), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "neither the author nor an admin", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "post_not_found", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn delete(posts: Posts, caller: Authenticated, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     posts.delete(&caller.0, PostId::from_uuid(id.into_inner())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(get, path = "/api/v1/posts", tag = "posts", security(("bearer" = [])), params(SearchQuery),
+    responses((status = 200, description = "posts newest first; `q` is full-text search (any text is safe)", body = CursorPage<PostView>), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn search(
     posts: Posts,
     _caller: Authenticated,
@@ -88,6 +100,8 @@ pub async fn search(
     Ok(page_of(found, &urls))
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{id}/posts", tag = "posts", security(("bearer" = [])), params(("id" = Uuid, Path, description = "author id"), PageQuery),
+    responses((status = 200, description = "the user's posts, newest first", body = CursorPage<PostView>), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "user_not_found", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn by_author(
     posts: Posts,
     _caller: Authenticated,
@@ -99,6 +113,8 @@ pub async fn by_author(
     Ok(page_of(found, &urls))
 }
 
+#[utoipa::path(get, path = "/api/v1/timeline", tag = "posts", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, description = "the caller's and their followees' posts, newest first", body = CursorPage<PostView>), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn timeline(
     posts: Posts,
     caller: Authenticated,

@@ -6,6 +6,7 @@ use application::user::UserService;
 use domain::{Bio, DisplayName, Email, Role, UserId, Username};
 use serde::{Deserialize, Serialize};
 use shaku_actix::Inject;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::Authenticated;
@@ -18,15 +19,20 @@ type Users = Inject<AppModule, UserService>;
 type Urls = web::Data<PublicUrls>;
 
 /// PATCH body: an absent field is left alone; `null` clears an optional one.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"display_name": "Alice", "bio": null}))]
 pub struct UpdateMeRequest {
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub username: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub bio: Option<Option<String>>,
 }
 
@@ -57,12 +63,12 @@ impl UpdateMeRequest {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 pub struct LookupQuery {
     pub username: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 pub struct ListQuery {
     #[serde(default = "default_limit")]
     pub limit: u32,
@@ -76,28 +82,35 @@ const fn default_limit() -> u32 {
     20
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PageMeta {
     pub total: u64,
     pub limit: u32,
     pub offset: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserList {
     pub data: Vec<UserView>,
     pub meta: PageMeta,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"role": "admin"}))]
 pub struct RoleRequest {
     pub role: String,
 }
 
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, description = "the caller's account", body = UserView), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn me(users: Users, caller: Authenticated, urls: Urls) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(UserView::new(users.me(&caller.0).await?, &urls)))
 }
 
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMeRequest,
+    description = "An absent field is left alone; `null` (or a blank string) clears email, display_name or bio.",
+    responses((status = 200, description = "the updated account", body = UserView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "username_taken or email_taken", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn update_me(
     users: Users,
     caller: Authenticated,
@@ -108,11 +121,15 @@ pub async fn update_me(
     Ok(HttpResponse::Ok().json(UserView::new(users.update(&caller.0, changes).await?, &urls)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 204, description = "the account, its posts, follows and notifications are gone; its tokens stop working"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn delete_me(users: Users, caller: Authenticated) -> Result<HttpResponse, ApiError> {
     users.delete(&caller.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path, description = "user id")),
+    responses((status = 200, description = "the profile", body = ProfileView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "user_not_found", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn profile(
     users: Users,
     caller: Authenticated,
@@ -123,6 +140,8 @@ pub async fn profile(
     Ok(HttpResponse::Ok().json(ProfileView::new(profile, &urls)))
 }
 
+#[utoipa::path(get, path = "/api/v1/users/lookup", tag = "users", security(("bearer" = [])), params(LookupQuery),
+    responses((status = 200, description = "the profile (username in any letter case)", body = ProfileView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "user_not_found", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn lookup(
     users: Users,
     caller: Authenticated,
@@ -133,6 +152,8 @@ pub async fn lookup(
     Ok(HttpResponse::Ok().json(ProfileView::new(profile, &urls)))
 }
 
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, description = "users by username, offset paging", body = UserList), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "not allowed", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     users: Users,
     caller: Authenticated,
@@ -146,6 +167,9 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(patch, path = "/api/v1/users/{id}/role", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path, description = "user id")), request_body = RoleRequest,
+    responses((status = 200, description = "the user with the new role", body = UserView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 403, description = "not allowed", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "user_not_found", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "an unknown role, or one's own", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn change_role(
     users: Users,
     caller: Authenticated,
