@@ -57,6 +57,9 @@ pub enum ApplicationError {
     Unauthorized(AuthFailure),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// An upload that is not one of the accepted media types.
+    #[error("unsupported media: {0}")]
+    UnsupportedMedia(&'static str),
     /// The daily post quota is spent; it frees in `retry_after_seconds`.
     #[error("quota exceeded")]
     QuotaExceeded { retry_after_seconds: u64 },

@@ -12,7 +12,9 @@ pub use crate::notification::ports::NotificationRepository;
 pub use crate::post::ports::{
     CreatePostOutcome, DailyQuota, IdempotencyKey, NewPost, PostQuery, PostRepository, PostScope,
 };
-pub use crate::user::ports::{NewUser, Profile, UserChanges, UserCredentials, UserPage, UserRepository};
+pub use crate::user::ports::{
+    AvatarError, AvatarStorage, NewUser, Profile, UserChanges, UserCredentials, UserPage, UserRepository,
+};
 
 /// The current time. A port so that use cases can be tested at any instant.
 pub trait Clock: Send + Sync {

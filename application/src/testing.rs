@@ -138,6 +138,14 @@ impl UserRepository for InMemoryUsers {
         Ok(rows.len() < before)
     }
 
+    async fn set_avatar(&self, id: UserId, key: Option<String>) -> Result<Option<(User, Option<String>)>, PortError> {
+        let mut rows = self.rows.lock().unwrap();
+        Ok(rows.iter_mut().find(|(u, _)| u.id == id).map(|(u, _)| {
+            let replaced = std::mem::replace(&mut u.avatar, key);
+            (u.clone(), replaced)
+        }))
+    }
+
     async fn author(&self, id: UserId) -> Result<Option<Author>, PortError> {
         Ok(self.find(id).await?.map(|u| author_of(&u)))
     }
@@ -305,6 +313,7 @@ pub struct Harness {
     pub content: std::sync::Arc<InMemoryContent>,
     pub clock: std::sync::Arc<FixedClock>,
     pub hasher: std::sync::Arc<FakeHasher>,
+    pub avatars: std::sync::Arc<InMemoryAvatars>,
     pub auth: crate::auth::AuthService,
     pub accounts: crate::user::UserService,
 }
@@ -318,6 +327,7 @@ impl Default for Harness {
         let tokens = Arc::new(FakeTokens::new(&clock));
         let revocations = Arc::new(InMemoryRevocations::default());
         let refresh = Arc::new(InMemoryRefreshTokens::default());
+        let avatars = Arc::new(InMemoryAvatars::default());
         let ports = crate::auth::AuthPorts {
             users: users.clone(),
             hasher: hasher.clone(),
@@ -328,12 +338,23 @@ impl Default for Harness {
             clock: clock.clone(),
         };
         let auth = crate::auth::AuthService::new(ports, Duration::days(30));
-        let accounts = crate::user::UserService::new(users.clone(), hasher.clone(), tokens, revocations, clock.clone());
-        Self { users, content: Arc::default(), clock, hasher, auth, accounts }
+        let accounts = crate::user::UserService::new(crate::user::UserPorts {
+            users: users.clone(),
+            hasher: hasher.clone(),
+            tokens,
+            revocations,
+            avatars: avatars.clone(),
+            clock: clock.clone(),
+        });
+        Self { users, content: Arc::default(), clock, hasher, avatars, auth, accounts }
     }
 }
 
 impl Harness {
+    pub fn avatar_files(&self) -> Vec<String> {
+        self.avatars.files.lock().unwrap().iter().cloned().collect()
+    }
+
     pub fn posts(&self, daily_limit: u32) -> crate::post::PostService {
         crate::post::PostService::new(self.users.clone(), self.content.clone(), self.clock.clone(), daily_limit)
     }
@@ -530,5 +551,28 @@ impl TicketStore for InMemoryTickets {
 
     async fn redeem(&self, ticket: &str, now: DateTime<Utc>) -> Result<Option<AccessClaims>, PortError> {
         Ok(self.tickets.lock().unwrap().remove(ticket).filter(|(_, expires)| *expires > now).map(|(claims, _)| claims))
+    }
+}
+
+/// Stores "images" that start with `IMG`; anything else is unsupported.
+#[derive(Default)]
+pub struct InMemoryAvatars {
+    pub files: Mutex<HashSet<String>>,
+}
+
+#[async_trait]
+impl AvatarStorage for InMemoryAvatars {
+    async fn store(&self, owner: UserId, bytes: Vec<u8>) -> Result<String, AvatarError> {
+        if !bytes.starts_with(b"IMG") {
+            return Err(AvatarError::Unsupported("not an image"));
+        }
+        let key = format!("{owner}-{}.png", Uuid::now_v7());
+        self.files.lock().unwrap().insert(key.clone());
+        Ok(key)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.files.lock().unwrap().remove(key);
+        Ok(())
     }
 }

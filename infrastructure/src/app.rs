@@ -9,11 +9,13 @@ use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::di::{Adapters, AppModule, AuthSettings, PostSettings};
+use crate::http::media::MediaSettings;
 use crate::http::{self, Readiness};
 use crate::messaging::{self, Broker, Relay};
 use crate::persistence::outbox::{AUTH_REVOKED, Outbox, USER_DELETED};
 use crate::persistence::{self, PgPool, PgRevocationStore};
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
+use crate::storage::LocalAvatarStorage;
 use crate::wire::PublicUrls;
 
 /// Connections per process; enough for 2 cores with headroom for bursts.
@@ -56,6 +58,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
             chrono::Duration::seconds(config.jwt_ttl_seconds.into()),
         ),
         revocations: revocations.clone(),
+        avatars: LocalAvatarStorage::new(config.media_dir.clone())?,
         outbox,
         auth: AuthSettings { refresh_ttl: chrono::Duration::seconds(config.refresh_ttl_seconds.into()) },
         posts: PostSettings { daily_limit: config.post_daily_limit },
@@ -118,7 +121,8 @@ impl Application {
             .with_context(|| format!("binding {}:{}", config.server_address, config.server_port))?;
         let port = listener.local_addr()?.port();
         let readiness = Readiness { pool: core.pool.clone(), broker: core.broker.clone() };
-        let server = http::serve(listener, core.module, readiness, public_urls(&config))?;
+        let media = MediaSettings { dir: config.media_dir.clone(), max_bytes: config.avatar_max_bytes };
+        let server = http::serve(listener, core.module, readiness, public_urls(&config), media)?;
         Ok(Self { port, server })
     }
 

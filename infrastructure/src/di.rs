@@ -5,11 +5,11 @@ use application::auth::{AuthPorts, AuthService};
 use application::follow::FollowService;
 use application::notification::NotificationService;
 use application::ports::{
-    Clock, FollowRepository, NotificationRepository, PasswordHasher, PostRepository, RefreshTokenStore, RevocationList,
-    TicketStore, TokenIssuer, UserRepository,
+    AvatarStorage, Clock, FollowRepository, NotificationRepository, PasswordHasher, PostRepository, RefreshTokenStore,
+    RevocationList, TicketStore, TokenIssuer, UserRepository,
 };
 use application::post::PostService;
-use application::user::UserService;
+use application::user::{UserPorts, UserService};
 use shaku::{Component, HasComponent, Interface, ModuleBuildContext, module};
 use std::sync::Arc;
 
@@ -21,6 +21,7 @@ use crate::persistence::{
     PgTicketStore, PgTicketStoreParameters, PgUserRepository, PgUserRepositoryParameters,
 };
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
+use crate::storage::LocalAvatarStorage;
 
 /// shaku resolves only traits that extend its `Interface`, and `application`
 /// must not know shaku: each port gets a local twin here, implemented by every
@@ -43,6 +44,7 @@ injectable_ports! {
     FollowRepositoryPort => FollowRepository,
     NotificationRepositoryPort => NotificationRepository,
     TicketStorePort => TicketStore,
+    AvatarStoragePort => AvatarStorage,
 }
 
 /// Resolves the twin of a port and hands it out as the port itself.
@@ -82,13 +84,14 @@ impl Component<AppModule> for UserService {
     type Parameters = ();
 
     fn build(context: &mut ModuleBuildContext<AppModule>, (): ()) -> Box<Self> {
-        Box::new(Self::new(
-            port::<dyn UserRepositoryPort>(context),
-            port::<dyn PasswordHasherPort>(context),
-            port::<dyn TokenIssuerPort>(context),
-            port::<dyn RevocationListPort>(context),
-            port::<dyn ClockPort>(context),
-        ))
+        Box::new(Self::new(UserPorts {
+            users: port::<dyn UserRepositoryPort>(context),
+            hasher: port::<dyn PasswordHasherPort>(context),
+            tokens: port::<dyn TokenIssuerPort>(context),
+            revocations: port::<dyn RevocationListPort>(context),
+            avatars: port::<dyn AvatarStoragePort>(context),
+            clock: port::<dyn ClockPort>(context),
+        }))
     }
 }
 
@@ -148,6 +151,7 @@ module! {
             PgFollowRepository,
             PgNotificationRepository,
             PgTicketStore,
+            LocalAvatarStorage,
             AuthService,
             UserService,
             PostService,
@@ -164,6 +168,7 @@ pub struct Adapters {
     pub hasher: Argon2Hasher,
     pub tokens: JwtTokenIssuer,
     pub revocations: RevocationCache,
+    pub avatars: LocalAvatarStorage,
     pub outbox: Outbox,
     pub auth: AuthSettings,
     pub posts: PostSettings,
@@ -192,6 +197,7 @@ impl AppModule {
             .with_component_override::<dyn PasswordHasherPort>(Box::new(adapters.hasher))
             .with_component_override::<dyn TokenIssuerPort>(Box::new(adapters.tokens))
             .with_component_override::<dyn RevocationListPort>(Box::new(adapters.revocations))
+            .with_component_override::<dyn AvatarStoragePort>(Box::new(adapters.avatars))
             .with_component_parameters::<AuthService>(adapters.auth)
             .with_component_parameters::<PostService>(adapters.posts)
             .build()

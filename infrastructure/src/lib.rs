@@ -9,5 +9,6 @@ pub mod messaging;
 pub mod notifier;
 pub mod persistence;
 pub mod security;
+pub mod storage;
 pub mod telemetry;
 pub mod wire;

@@ -3,7 +3,7 @@
 pub mod ports;
 mod service;
 
-pub use service::{AdminBootstrap, UserService};
+pub use service::{AdminBootstrap, UserPorts, UserService};
 
 #[cfg(test)]
 mod tests;

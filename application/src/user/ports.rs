@@ -114,6 +114,13 @@ pub trait UserRepository: Send + Sync {
     /// Only `PortError::Unknown`.
     async fn delete(&self, id: UserId) -> Result<bool, PortError>;
 
+    /// Sets (or clears) the avatar key; returns the updated user and the key it
+    /// replaced, `None` if the user is absent.
+    ///
+    /// # Errors
+    /// Only `PortError::Unknown`.
+    async fn set_avatar(&self, id: UserId, key: Option<String>) -> Result<Option<(User, Option<String>)>, PortError>;
+
     /// How `id` is shown next to what they write.
     ///
     /// # Errors
@@ -131,4 +138,33 @@ pub trait UserRepository: Send + Sync {
     /// # Errors
     /// Only `PortError::Unknown`.
     async fn list(&self, prefix: Option<&str>, limit: u32, offset: u64) -> Result<UserPage, PortError>;
+}
+
+/// Why an avatar could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum AvatarError {
+    /// Not a PNG, JPEG, WebP or GIF, judged by its bytes; or not decodable as one.
+    #[error("not an accepted image: {0}")]
+    Unsupported(&'static str),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Storage of avatar images.
+#[async_trait]
+pub trait AvatarStorage: Send + Sync {
+    /// Checks that `bytes` is an accepted image, re-encodes it to a bounded
+    /// size (dropping metadata and anything hidden in the original), stores it
+    /// under a fresh key and returns the key.
+    ///
+    /// # Errors
+    /// `AvatarError::Unsupported` for anything but PNG, JPEG, WebP or GIF
+    /// content, whatever its name; `Unknown` when storing fails.
+    async fn store(&self, owner: UserId, bytes: Vec<u8>) -> Result<String, AvatarError>;
+
+    /// Removes a stored avatar; a missing one is not an error.
+    ///
+    /// # Errors
+    /// `PortError::Unknown` when removal fails.
+    async fn delete(&self, key: &str) -> Result<(), PortError>;
 }

@@ -2,8 +2,8 @@ use domain::{Password, Role, User, UserId, Username};
 use std::sync::Arc;
 
 use crate::ports::{
-    AccessClaims, Clock, NewUser, PasswordHasher, Profile, RevocationList, TokenIssuer, UserChanges, UserPage,
-    UserRepository,
+    AccessClaims, AvatarError, AvatarStorage, Clock, NewUser, PasswordHasher, Profile, RevocationList, TokenIssuer,
+    UserChanges, UserPage, UserRepository,
 };
 use crate::{ApplicationError, AuthFailure};
 
@@ -23,7 +23,18 @@ pub struct UserService {
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenIssuer>,
     revocations: Arc<dyn RevocationList>,
+    avatars: Arc<dyn AvatarStorage>,
     clock: Arc<dyn Clock>,
+}
+
+/// The ports of [`UserService`].
+pub struct UserPorts {
+    pub users: Arc<dyn UserRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenIssuer>,
+    pub revocations: Arc<dyn RevocationList>,
+    pub avatars: Arc<dyn AvatarStorage>,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The most users one admin list page returns.
@@ -31,14 +42,9 @@ pub const MAX_PAGE: u32 = 100;
 
 impl UserService {
     #[must_use]
-    pub fn new(
-        users: Arc<dyn UserRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        tokens: Arc<dyn TokenIssuer>,
-        revocations: Arc<dyn RevocationList>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self { users, hasher, tokens, revocations, clock }
+    pub fn new(ports: UserPorts) -> Self {
+        let UserPorts { users, hasher, tokens, revocations, avatars, clock } = ports;
+        Self { users, hasher, tokens, revocations, avatars, clock }
     }
 
     /// The caller's own account.
@@ -66,12 +72,51 @@ impl UserService {
     /// # Errors
     /// `NotFound("user")` if already gone, or `Unknown`.
     pub async fn delete(&self, caller: &AccessClaims) -> Result<(), ApplicationError> {
+        let avatar = self.me(caller).await?.avatar;
         if !self.users.delete(caller.user_id).await? {
             return Err(ApplicationError::NotFound("user"));
         }
         let until = self.clock.now() + self.tokens.ttl();
         self.revocations.revoke_user(caller.user_id, until).await?;
+        if let Some(key) = avatar {
+            self.forget_avatar(&key).await;
+        }
         Ok(())
+    }
+
+    /// Replaces the caller's avatar with `image`; the old file is removed.
+    ///
+    /// # Errors
+    /// `UnsupportedMedia` unless the bytes are a PNG, JPEG, WebP or GIF image,
+    /// `NotFound("user")`, or `Unknown`.
+    pub async fn set_avatar(&self, caller: &AccessClaims, image: Vec<u8>) -> Result<User, ApplicationError> {
+        let key = self.avatars.store(caller.user_id, image).await.map_err(|e| match e {
+            AvatarError::Unsupported(why) => ApplicationError::UnsupportedMedia(why),
+            AvatarError::Unknown(cause) => ApplicationError::Unknown(cause),
+        })?;
+        match self.users.set_avatar(caller.user_id, Some(key.clone())).await {
+            Ok(Some((user, replaced))) => {
+                if let Some(old) = replaced {
+                    self.forget_avatar(&old).await;
+                }
+                Ok(user)
+            }
+            Ok(None) => {
+                self.forget_avatar(&key).await;
+                Err(ApplicationError::NotFound("user"))
+            }
+            Err(e) => {
+                self.forget_avatar(&key).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A file left behind wastes space but harms no one: log and go on.
+    async fn forget_avatar(&self, key: &str) {
+        if let Err(e) = self.avatars.delete(key).await {
+            tracing::warn!(key, error = %e, "could not remove an avatar file");
+        }
     }
 
     /// Anyone's public profile.

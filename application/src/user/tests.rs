@@ -104,3 +104,24 @@ fn bootstrapping_an_admin_never_overwrites_an_existing_user() {
     assert_eq!(outcome, AdminBootstrap::AlreadyExists { is_admin: false });
     assert!(block_on(h.auth.login("root_admin", "correct horse")).is_ok());
 }
+
+#[test]
+fn a_new_avatar_replaces_the_old_file_and_deleting_the_account_removes_it() {
+    let h = Harness::default();
+    let (me, _) = h.signed_in("alice");
+    let first = block_on(h.accounts.set_avatar(&me, b"IMG one".to_vec())).unwrap().avatar.unwrap();
+    let second = block_on(h.accounts.set_avatar(&me, b"IMG two".to_vec())).unwrap().avatar.unwrap();
+    assert_ne!(first, second);
+    assert_eq!(h.avatar_files(), [second]);
+    block_on(h.accounts.delete(&me)).unwrap();
+    assert!(h.avatar_files().is_empty());
+}
+
+#[test]
+fn an_avatar_that_is_not_an_image_is_unsupported_and_changes_nothing() {
+    let h = Harness::default();
+    let (me, _) = h.signed_in("alice");
+    let err = block_on(h.accounts.set_avatar(&me, b"plain text".to_vec())).unwrap_err();
+    assert!(matches!(err, ApplicationError::UnsupportedMedia(_)));
+    assert_eq!(block_on(h.accounts.me(&me)).unwrap().avatar, None);
+}

@@ -5,6 +5,7 @@ pub mod extract;
 mod fields;
 mod follows;
 pub mod health;
+pub mod media;
 pub mod middleware;
 mod notifications;
 pub mod openapi;
@@ -50,6 +51,7 @@ route_table! {
     get "/api/v1/users/me" => users::me,
     patch "/api/v1/users/me" => users::update_me,
     delete "/api/v1/users/me" => users::delete_me,
+    put "/api/v1/users/me/avatar" => media::upload_avatar,
     get "/api/v1/users/lookup" => users::lookup,
     get "/api/v1/users" => users::list,
     get "/api/v1/users/{id}" => users::profile,
@@ -67,6 +69,7 @@ route_table! {
     get "/api/v1/notifications" => notifications::list,
     get "/api/v1/notifications/unread_count" => notifications::unread_count,
     post "/api/v1/notifications/read" => notifications::mark_read,
+    get "/media/{key}" => media::serve,
     get "/health/live" => health::live,
     get "/health/ready" => health::ready,
 }
@@ -80,8 +83,10 @@ pub fn serve(
     module: Arc<AppModule>,
     readiness: Readiness,
     urls: PublicUrls,
+    media: media::MediaSettings,
 ) -> std::io::Result<Server> {
     let readiness = web::Data::new(readiness);
+    let media = web::Data::new(media);
     let urls = web::Data::new(urls);
     let server = HttpServer::new(move || {
         App::new()
@@ -89,6 +94,7 @@ pub fn serve(
             .wrap(from_fn(middleware::request_id))
             .app_data(module.clone())
             .app_data(readiness.clone())
+            .app_data(media.clone())
             .app_data(urls.clone())
             .app_data(extract::json_config())
             .app_data(extract::path_config())

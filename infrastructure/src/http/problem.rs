@@ -147,6 +147,9 @@ impl From<ApplicationError> for ApiError {
             }
             ApplicationError::Unauthorized(failure) => Self::unauthorized(failure),
             ApplicationError::Forbidden(why) => Self::new(StatusCode::FORBIDDEN, "forbidden", why),
+            ApplicationError::UnsupportedMedia(why) => {
+                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", why)
+            }
             ApplicationError::QuotaExceeded { retry_after_seconds } => Self {
                 retry_after: Some(retry_after_seconds),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", "the daily post quota is used up")

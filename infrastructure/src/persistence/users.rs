@@ -10,7 +10,7 @@ use diesel::{
     AsChangeset, ExpressionMethods, Insertable, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
 };
 use diesel::{TextExpressionMethods, declare_sql_function};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::{Author, Bio, DisplayName, Email, Role, User, UserId, Username};
 use shaku::Component;
 use uuid::Uuid;
@@ -236,6 +236,35 @@ impl UserRepository for PgUserRepository {
             return Ok(None);
         };
         Ok(self.profiles(&[row.id], viewer).await?.pop())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn set_avatar(&self, id: UserId, key: Option<String>) -> Result<Option<(User, Option<String>)>, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        // Lock the row, read the old key, write the new one: concurrent uploads
+        // each learn the key they really replaced, so no file is orphaned.
+        let row: Option<(UserRow, Option<String>)> = conn
+            .transaction(async |conn| {
+                let Some(replaced) = users::table
+                    .find(id.as_uuid())
+                    .select(users::avatar)
+                    .for_update()
+                    .first::<Option<String>>(conn)
+                    .await
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let row = diesel::update(users::table.find(id.as_uuid()))
+                    .set(users::avatar.eq(key))
+                    .returning(UserRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                Ok(Some((row, replaced)))
+            })
+            .await
+            .map_err(failed("setting an avatar"))?;
+        row.map(|(row, replaced)| Ok((to_user(row)?, replaced))).transpose()
     }
 
     async fn author(&self, id: UserId) -> Result<Option<Author>, PortError> {

@@ -16,6 +16,11 @@ fn server_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
+/// Every test stores avatars in a directory of its own.
+pub fn media_dir(database: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join("social-test-media").join(database)
+}
+
 /// Every test publishes to an exchange of its own, named after its database.
 pub fn exchange_of(database: &str) -> String {
     format!("test.{database}")
@@ -110,7 +115,10 @@ pub async fn spawn_on(database: &str, overrides: &[(&str, &str)]) -> TestApp {
     }
     let url = format!("{}/{database}", server_url());
     let exchange = exchange_of(database);
+    let media = media_dir(database);
+    let media = media.to_str().unwrap();
     let mut settings: HashMap<&str, &str> = HashMap::from([
+        ("MEDIA_DIR", media),
         ("AMQP_EXCHANGE", exchange.as_str()),
         ("JWT_SECRET_KEY", JWT_SECRET),
         ("DATABASE_URL", url.as_str()),
@@ -133,6 +141,7 @@ impl Drop for TestApp {
             return;
         }
         let database = self.database.clone();
+        let _ = std::fs::remove_dir_all(media_dir(&database));
         // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -3,6 +3,7 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it breaks")]
 
 mod auth;
+mod avatars;
 mod docs;
 mod errors;
 mod follows;
