@@ -41,8 +41,14 @@ pub async fn request_id(
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| tracing::info!(status, latency_ms, "handled request"));
+    let elapsed = started.elapsed().as_secs_f64();
+    // The route pattern, not the path: ids must not become label values.
+    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let labels =
+        [("method", response.request().method().to_string()), ("route", route), ("status", status.to_string())];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed);
+    span.in_scope(|| tracing::info!(status, latency_ms = elapsed * 1000.0, "handled request"));
     Ok(response)
 }
 

@@ -70,6 +70,7 @@ route_table! {
     get "/api/v1/notifications/unread_count" => notifications::unread_count,
     post "/api/v1/notifications/read" => notifications::mark_read,
     get "/media/{key}" => media::serve,
+    get "/metrics" => crate::telemetry::render_metrics,
     get "/health/live" => health::live,
     get "/health/ready" => health::ready,
 }
@@ -87,6 +88,7 @@ pub fn serve(
 ) -> std::io::Result<Server> {
     let readiness = web::Data::new(readiness);
     let media = web::Data::new(media);
+    crate::telemetry::metrics();
     let urls = web::Data::new(urls);
     let server = HttpServer::new(move || {
         App::new()

@@ -47,7 +47,7 @@ impl Modify for BearerAuth {
         posts::create, posts::search, posts::get, posts::delete, posts::by_author, posts::timeline,
         follows::follow, follows::unfollow, follows::followers, follows::following,
         notifications::list, notifications::unread_count, notifications::mark_read,
-        health::live, health::ready,
+        health::live, health::ready, crate::telemetry::render_metrics,
     ),
     components(schemas(Problem, wire::UserView, wire::ProfileView, wire::PostView, wire::NotificationView)),
     modifiers(&BearerAuth),

@@ -99,6 +99,7 @@ async fn retry_or_bury(
         (ShortString::from(""), queue.clone())
     } else {
         tracing::error!(attempt, error = format!("{error:#}"), "event handling failed; dead-lettering");
+        metrics::counter!("events_dead_lettered_total", "type" => delivery.routing_key.to_string()).increment(1);
         headers.insert("x-death-reason".into(), AMQPValue::LongString(format!("{error:#}").into()));
         headers.insert("x-original-routing-key".into(), AMQPValue::LongString(delivery.routing_key.as_str().into()));
         (broker.dead_letters().into(), delivery.routing_key.clone())

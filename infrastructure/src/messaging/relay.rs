@@ -109,6 +109,7 @@ impl Relay {
         tracing::info!("outbox relay is the publisher");
         loop {
             let published = self.publish_batch(&mut db, &channel).await.inspect_err(|_| self.broker.mark(false))?;
+            record_backlog(&mut db).await?;
             if published < BATCH as usize {
                 tokio::select! {
                     () = self.wake.notified() => {}
@@ -151,6 +152,9 @@ impl Relay {
                 .execute(db)
                 .await?;
             tracing::debug!(count = ids.len(), "published outbox rows");
+            for row in &rows {
+                metrics::counter!("events_published_total", "type" => row.event_type.clone()).increment(1);
+            }
             Ok(ids.len())
         })
         .await
@@ -184,4 +188,17 @@ impl Relay {
             )
             .await?)
     }
+}
+
+/// Gauges of what waits in the outbox: how many rows, and how old the oldest is.
+async fn record_backlog(db: &mut AsyncPgConnection) -> Result<(), RelayError> {
+    let (backlog, oldest): (i64, Option<DateTime<Utc>>) = outbox::table
+        .filter(outbox::published_at.is_null())
+        .select((diesel::dsl::count_star(), diesel::dsl::min(outbox::created_at)))
+        .first(db)
+        .await?;
+    metrics::gauge!("outbox_backlog").set(backlog as f64);
+    let lag = oldest.map_or(0.0, |at| (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0);
+    metrics::gauge!("relay_lag_seconds").set(lag);
+    Ok(())
 }

@@ -78,11 +78,11 @@ impl Notifier {
         match event.kind.as_str() {
             "post.created" => {
                 let author = user_at(&event.data, "/post/author/id")?;
-                self.hub.to_followers(author, &hub::Frame::new(event.id, body)?);
+                delivered(&event.kind, self.hub.to_followers(author, &hub::Frame::new(event.id, body)?));
             }
             "post.deleted" => {
                 let author = user_at(&event.data, "/author_id")?;
-                self.hub.to_followers(author, &hub::Frame::new(event.id, body)?);
+                delivered(&event.kind, self.hub.to_followers(author, &hub::Frame::new(event.id, body)?));
             }
             "follow.created" => {
                 self.hub.follow(user_at(&event.data, "/follower_id")?, user_at(&event.data, "/followee_id")?)
@@ -95,7 +95,7 @@ impl Notifier {
                 let notification = event.data.get("notification").ok_or_else(|| anyhow!("no notification"))?;
                 let frame = render::live_notification(event.id, event.created_at, notification)
                     .ok_or_else(|| anyhow!("unrenderable notification"))?;
-                self.hub.to_user(recipient, &frame);
+                delivered(&event.kind, self.hub.to_user(recipient, &frame));
             }
             AUTH_REVOKED => {
                 self.revocations.apply_event(AUTH_REVOKED, &body)?;
@@ -110,6 +110,11 @@ impl Notifier {
         }
         Ok(())
     }
+}
+
+/// Counts frames handed to sockets, by event type.
+fn delivered(kind: &str, sockets: usize) {
+    metrics::counter!("events_delivered_total", "type" => kind.to_owned()).increment(sockets as u64);
 }
 
 /// A built notifier, bound to its port.
@@ -196,6 +201,7 @@ fn serve(
     readiness: Readiness,
     workers: usize,
 ) -> std::io::Result<actix_web::dev::Server> {
+    crate::telemetry::metrics();
     let notifier = web::Data::from(notifier);
     let readiness = web::Data::new(readiness);
     let server = HttpServer::new(move || {
@@ -208,6 +214,7 @@ fn serve(
             .route("/ws", web::get().to(session::upgrade))
             .route("/health/live", web::get().to(health::live))
             .route("/health/ready", web::get().to(health::ready))
+            .route("/metrics", web::get().to(crate::telemetry::render_metrics))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::from_status(actix_web::http::StatusCode::NOT_FOUND))
             }))

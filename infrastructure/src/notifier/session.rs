@@ -56,6 +56,7 @@ pub async fn upgrade(
         notifier.store.followees(claims.user_id).await.map_err(|e| ApiError::from(ApplicationError::from(e)))?;
     let (response, session, messages) = actix_ws::handle(&req, body)?;
     let registration = notifier.hub.register(claims.user_id, claims.token_id, followees);
+    metrics::gauge!("websocket_connections").increment(1.0);
     tracing::info!(user_id = %claims.user_id, session = registration.session, "socket open");
     actix_web::rt::spawn(run(
         Arc::clone(&notifier),
@@ -109,6 +110,7 @@ async fn run(
         None => Some(CloseCode::Error),
     };
     notifier.hub.unregister(registration.user, registration.session);
+    metrics::gauge!("websocket_connections").decrement(1.0);
     if let Some(code) = code {
         let _ = session.close(Some(CloseReason { code, description: None })).await;
     }

@@ -9,6 +9,7 @@ mod errors;
 mod follows;
 mod helpers;
 mod live;
+mod metrics;
 mod notifications;
 mod outbox;
 mod posts;
