@@ -3,6 +3,7 @@
 //! Ports are `#[async_trait]` traits implemented by `infrastructure`; use cases
 //! orchestrate the domain through them and never name a framework or a status code.
 
+pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod follow;

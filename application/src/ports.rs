@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+pub use crate::admin::ports::{ActivityLog, Counts, StatsRepository};
 pub use crate::auth::ports::{
     AccessClaims, IssuedAccessToken, PasswordHash, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList,
     TicketStore, TokenIssuer,

@@ -27,7 +27,7 @@ impl Clock for FixedClock {
 
 #[derive(Default)]
 pub struct InMemoryUsers {
-    rows: Mutex<Vec<(User, PasswordHash)>>,
+    pub rows: Mutex<Vec<(User, PasswordHash)>>,
 }
 
 impl InMemoryUsers {
@@ -314,6 +314,7 @@ pub struct Harness {
     pub clock: std::sync::Arc<FixedClock>,
     pub hasher: std::sync::Arc<FakeHasher>,
     pub avatars: std::sync::Arc<InMemoryAvatars>,
+    pub activity: std::sync::Arc<RecordedActivity>,
     pub auth: crate::auth::AuthService,
     pub accounts: crate::user::UserService,
 }
@@ -328,6 +329,7 @@ impl Default for Harness {
         let revocations = Arc::new(InMemoryRevocations::default());
         let refresh = Arc::new(InMemoryRefreshTokens::default());
         let avatars = Arc::new(InMemoryAvatars::default());
+        let activity = Arc::new(RecordedActivity::default());
         let ports = crate::auth::AuthPorts {
             users: users.clone(),
             hasher: hasher.clone(),
@@ -335,6 +337,7 @@ impl Default for Harness {
             refresh_tokens: refresh,
             revocations: revocations.clone(),
             tickets: Arc::new(InMemoryTickets::default()),
+            activity: activity.clone(),
             clock: clock.clone(),
         };
         let auth = crate::auth::AuthService::new(ports, Duration::days(30));
@@ -346,13 +349,19 @@ impl Default for Harness {
             avatars: avatars.clone(),
             clock: clock.clone(),
         });
-        Self { users, content: Arc::default(), clock, hasher, avatars, auth, accounts }
+        Self { users, content: Arc::default(), clock, hasher, avatars, activity, auth, accounts }
     }
 }
 
 impl Harness {
     pub fn avatar_files(&self) -> Vec<String> {
         self.avatars.files.lock().unwrap().iter().cloned().collect()
+    }
+
+    pub fn stats(&self) -> crate::admin::StatsService {
+        let stats =
+            FakeStats { users: self.users.clone(), content: self.content.clone(), activity: self.activity.clone() };
+        crate::admin::StatsService::new(self.users.clone(), std::sync::Arc::new(stats), self.clock.clone())
     }
 
     pub fn posts(&self, daily_limit: u32) -> crate::post::PostService {
@@ -574,5 +583,39 @@ impl AvatarStorage for InMemoryAvatars {
     async fn delete(&self, key: &str) -> Result<(), PortError> {
         self.files.lock().unwrap().remove(key);
         Ok(())
+    }
+}
+
+/// Activity as a list of who was seen; statistics count it with the stored rows.
+#[derive(Default)]
+pub struct RecordedActivity {
+    pub seen: Mutex<Vec<UserId>>,
+}
+
+impl ActivityLog for RecordedActivity {
+    fn record(&self, user: UserId, _at: DateTime<Utc>) {
+        self.seen.lock().unwrap().push(user);
+    }
+}
+
+/// Counts from the in-memory users and content, with the recorded activity.
+pub struct FakeStats {
+    pub users: std::sync::Arc<InMemoryUsers>,
+    pub content: std::sync::Arc<InMemoryContent>,
+    pub activity: std::sync::Arc<RecordedActivity>,
+}
+
+#[async_trait]
+impl StatsRepository for FakeStats {
+    async fn counts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Counts, PortError> {
+        let within = |at: DateTime<Utc>| at >= from && at <= to;
+        let active: HashSet<UserId> = self.activity.seen.lock().unwrap().iter().copied().collect();
+        let users = self.users.rows.lock().unwrap();
+        Ok(Counts {
+            active_users: active.len() as u64,
+            new_users: users.iter().filter(|(u, _)| within(u.created_at)).count() as u64,
+            posts: self.content.posts.lock().unwrap().iter().filter(|p| within(p.created_at)).count() as u64,
+            follows: self.content.follows.lock().unwrap().len() as u64,
+        })
     }
 }

@@ -13,7 +13,7 @@ use crate::http::media::MediaSettings;
 use crate::http::{self, Readiness};
 use crate::messaging::{self, Broker, Relay};
 use crate::persistence::outbox::{AUTH_REVOKED, Outbox, USER_DELETED};
-use crate::persistence::{self, PgPool, PgRevocationStore};
+use crate::persistence::{self, PgActivity, PgPool, PgRevocationStore};
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
 use crate::storage::LocalAvatarStorage;
 use crate::wire::PublicUrls;
@@ -59,6 +59,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
         ),
         revocations: revocations.clone(),
         avatars: LocalAvatarStorage::new(config.media_dir.clone())?,
+        activity: PgActivity::start(pool.clone()),
         outbox,
         auth: AuthSettings { refresh_ttl: chrono::Duration::seconds(config.refresh_ttl_seconds.into()) },
         posts: PostSettings { daily_limit: config.post_daily_limit },

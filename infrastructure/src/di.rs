@@ -1,12 +1,13 @@
 //! The shaku module: which adapter stands behind each port, and the use cases
 //! built from them. Handlers receive use cases through it.
 
+use application::admin::StatsService;
 use application::auth::{AuthPorts, AuthService};
 use application::follow::FollowService;
 use application::notification::NotificationService;
 use application::ports::{
-    AvatarStorage, Clock, FollowRepository, NotificationRepository, PasswordHasher, PostRepository, RefreshTokenStore,
-    RevocationList, TicketStore, TokenIssuer, UserRepository,
+    ActivityLog, AvatarStorage, Clock, FollowRepository, NotificationRepository, PasswordHasher, PostRepository,
+    RefreshTokenStore, RevocationList, StatsRepository, TicketStore, TokenIssuer, UserRepository,
 };
 use application::post::PostService;
 use application::user::{UserPorts, UserService};
@@ -16,9 +17,10 @@ use std::sync::Arc;
 use crate::clock::SystemClock;
 use crate::persistence::outbox::Outbox;
 use crate::persistence::{
-    PgFollowRepository, PgFollowRepositoryParameters, PgNotificationRepository, PgNotificationRepositoryParameters,
-    PgPool, PgPostRepository, PgPostRepositoryParameters, PgRefreshTokenStore, PgRefreshTokenStoreParameters,
-    PgTicketStore, PgTicketStoreParameters, PgUserRepository, PgUserRepositoryParameters,
+    PgActivity, PgFollowRepository, PgFollowRepositoryParameters, PgNotificationRepository,
+    PgNotificationRepositoryParameters, PgPool, PgPostRepository, PgPostRepositoryParameters, PgRefreshTokenStore,
+    PgRefreshTokenStoreParameters, PgStats, PgTicketStore, PgTicketStoreParameters, PgUserRepository,
+    PgUserRepositoryParameters,
 };
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
 use crate::storage::LocalAvatarStorage;
@@ -45,6 +47,8 @@ injectable_ports! {
     NotificationRepositoryPort => NotificationRepository,
     TicketStorePort => TicketStore,
     AvatarStoragePort => AvatarStorage,
+    ActivityLogPort => ActivityLog,
+    StatsRepositoryPort => StatsRepository,
 }
 
 /// Resolves the twin of a port and hands it out as the port itself.
@@ -73,6 +77,7 @@ impl Component<AppModule> for AuthService {
             refresh_tokens: port::<dyn RefreshTokenStorePort>(context),
             revocations: port::<dyn RevocationListPort>(context),
             tickets: port::<dyn TicketStorePort>(context),
+            activity: port::<dyn ActivityLogPort>(context),
             clock: port::<dyn ClockPort>(context),
         };
         Box::new(Self::new(ports, settings.refresh_ttl))
@@ -129,6 +134,19 @@ impl Component<AppModule> for FollowService {
     }
 }
 
+impl Component<AppModule> for StatsService {
+    type Interface = Self;
+    type Parameters = ();
+
+    fn build(context: &mut ModuleBuildContext<AppModule>, (): ()) -> Box<Self> {
+        Box::new(Self::new(
+            port::<dyn UserRepositoryPort>(context),
+            port::<dyn StatsRepositoryPort>(context),
+            port::<dyn ClockPort>(context),
+        ))
+    }
+}
+
 impl Component<AppModule> for NotificationService {
     type Interface = Self;
     type Parameters = ();
@@ -152,11 +170,14 @@ module! {
             PgNotificationRepository,
             PgTicketStore,
             LocalAvatarStorage,
+            PgActivity,
+            PgStats,
             AuthService,
             UserService,
             PostService,
             FollowService,
             NotificationService,
+            StatsService,
         ],
         providers = []
     }
@@ -169,6 +190,7 @@ pub struct Adapters {
     pub tokens: JwtTokenIssuer,
     pub revocations: RevocationCache,
     pub avatars: LocalAvatarStorage,
+    pub activity: PgActivity,
     pub outbox: Outbox,
     pub auth: AuthSettings,
     pub posts: PostSettings,
@@ -198,6 +220,8 @@ impl AppModule {
             .with_component_override::<dyn TokenIssuerPort>(Box::new(adapters.tokens))
             .with_component_override::<dyn RevocationListPort>(Box::new(adapters.revocations))
             .with_component_override::<dyn AvatarStoragePort>(Box::new(adapters.avatars))
+            .with_component_override::<dyn StatsRepositoryPort>(Box::new(PgStats::new(adapters.activity.clone())))
+            .with_component_override::<dyn ActivityLogPort>(Box::new(adapters.activity))
             .with_component_parameters::<AuthService>(adapters.auth)
             .with_component_parameters::<PostService>(adapters.posts)
             .build()

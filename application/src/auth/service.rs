@@ -4,8 +4,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::ports::{
-    AccessClaims, Clock, NewUser, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList, TicketStore,
-    TokenIssuer, UserRepository,
+    AccessClaims, ActivityLog, Clock, NewUser, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList,
+    TicketStore, TokenIssuer, UserRepository,
 };
 
 /// How long a WebSocket ticket may wait to be used.
@@ -39,6 +39,7 @@ pub struct AuthService {
     refresh_tokens: Arc<dyn RefreshTokenStore>,
     revocations: Arc<dyn RevocationList>,
     tickets: Arc<dyn TicketStore>,
+    activity: Arc<dyn ActivityLog>,
     clock: Arc<dyn Clock>,
     refresh_ttl: Duration,
 }
@@ -51,14 +52,15 @@ pub struct AuthPorts {
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
     pub revocations: Arc<dyn RevocationList>,
     pub tickets: Arc<dyn TicketStore>,
+    pub activity: Arc<dyn ActivityLog>,
     pub clock: Arc<dyn Clock>,
 }
 
 impl AuthService {
     #[must_use]
     pub fn new(ports: AuthPorts, refresh_ttl: Duration) -> Self {
-        let AuthPorts { users, hasher, tokens, refresh_tokens, revocations, tickets, clock } = ports;
-        Self { users, hasher, tokens, refresh_tokens, revocations, tickets, clock, refresh_ttl }
+        let AuthPorts { users, hasher, tokens, refresh_tokens, revocations, tickets, activity, clock } = ports;
+        Self { users, hasher, tokens, refresh_tokens, revocations, tickets, activity, clock, refresh_ttl }
     }
 
     /// Creates an account. `caller` is the signed-in user, if any: only an admin
@@ -152,7 +154,8 @@ impl AuthService {
         Ok(())
     }
 
-    /// Checks an access token: signature, expiry and revocation. No I/O.
+    /// Checks an access token: signature, expiry and revocation, and notes the
+    /// caller's activity. No I/O.
     ///
     /// # Errors
     /// `Unauthorized(InvalidToken | TokenExpired | TokenRevoked)`.
@@ -161,6 +164,7 @@ impl AuthService {
         if self.revocations.is_revoked(&claims) {
             return Err(ApplicationError::Unauthorized(AuthFailure::TokenRevoked));
         }
+        self.activity.record(claims.user_id, self.clock.now());
         Ok(claims)
     }
 

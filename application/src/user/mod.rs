@@ -3,6 +3,7 @@
 pub mod ports;
 mod service;
 
+pub(crate) use service::require_admin;
 pub use service::{AdminBootstrap, UserPorts, UserService};
 
 #[cfg(test)]

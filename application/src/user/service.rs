@@ -204,13 +204,17 @@ impl UserService {
         }
     }
 
-    /// Authorization reads the current role from storage, not the token's claim,
-    /// so a demoted admin loses their rights at once.
     async fn require_admin(&self, caller: &AccessClaims) -> Result<(), ApplicationError> {
-        match self.users.find(caller.user_id).await? {
-            Some(user) if user.role.is_admin() => Ok(()),
-            Some(_) => Err(ApplicationError::Forbidden("admin only")),
-            None => Err(ApplicationError::Unauthorized(AuthFailure::TokenRevoked)),
-        }
+        require_admin(self.users.as_ref(), caller).await
+    }
+}
+
+/// Authorization reads the current role from storage, not the token's claim,
+/// so a demoted admin loses their rights at once.
+pub(crate) async fn require_admin(users: &dyn UserRepository, caller: &AccessClaims) -> Result<(), ApplicationError> {
+    match users.find(caller.user_id).await? {
+        Some(user) if user.role.is_admin() => Ok(()),
+        Some(_) => Err(ApplicationError::Forbidden("admin only")),
+        None => Err(ApplicationError::Unauthorized(AuthFailure::TokenRevoked)),
     }
 }

@@ -1,5 +1,6 @@
 //! The actix-web adapter: one route table, extractors, problem+json errors.
 
+mod admin;
 mod auth;
 pub mod extract;
 mod fields;
@@ -56,6 +57,7 @@ route_table! {
     get "/api/v1/users" => users::list,
     get "/api/v1/users/{id}" => users::profile,
     patch "/api/v1/users/{id}/role" => users::change_role,
+    get "/api/v1/admin/stats" => admin::stats,
     get "/api/v1/users/{id}/posts" => posts::by_author,
     put "/api/v1/users/{id}/follow" => follows::follow,
     delete "/api/v1/users/{id}/follow" => follows::unfollow,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{auth, follows, health, media, notifications, posts, users};
+use super::{admin, auth, follows, health, media, notifications, posts, users};
 use crate::wire;
 
 /// An error answer (`application/problem+json`, RFC 9457).
@@ -43,7 +43,7 @@ impl Modify for BearerAuth {
     info(title = "social", description = "REST api of the social network. Live events are served by the notifier over WebSocket (`GET /ws`, see API.md)."),
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::ws_ticket,
-        users::me, users::update_me, users::delete_me, media::upload_avatar, media::serve, users::lookup, users::list, users::profile, users::change_role,
+        users::me, users::update_me, users::delete_me, media::upload_avatar, media::serve, users::lookup, users::list, users::profile, users::change_role, admin::stats,
         posts::create, posts::search, posts::get, posts::delete, posts::by_author, posts::timeline,
         follows::follow, follows::unfollow, follows::followers, follows::following,
         notifications::list, notifications::unread_count, notifications::mark_read,

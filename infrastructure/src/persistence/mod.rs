@@ -1,5 +1,6 @@
 //! PostgreSQL through diesel-async: the pool, start-up set-up, and repositories.
 
+mod activity;
 mod follows;
 mod notifications;
 mod notifier_store;
@@ -11,6 +12,7 @@ pub mod schema;
 mod tickets;
 mod users;
 
+pub use activity::{PgActivity, PgStats};
 pub use follows::{PgFollowRepository, PgFollowRepositoryParameters};
 pub use notifications::{PgNotificationRepository, PgNotificationRepositoryParameters};
 pub use notifier_store::PgNotifierStore;

@@ -130,5 +130,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     notification_markers,
     idempotency_keys,
     outbox,
-    ws_tickets
+    ws_tickets,
+    user_activity
 );
+
+diesel::table! {
+    user_activity (user_id, day) {
+        user_id -> Uuid,
+        day -> Date,
+        last_seen_at -> Timestamptz,
+    }
+}

@@ -2,6 +2,7 @@
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it breaks")]
 
+mod admin;
 mod auth;
 mod avatars;
 mod docs;
