@@ -12,6 +12,7 @@ pub mod paging;
 pub mod ports;
 pub mod post;
 pub mod user;
+pub mod webhook;
 
 #[cfg(test)]
 pub(crate) mod testing;

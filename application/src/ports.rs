@@ -16,6 +16,7 @@ pub use crate::post::ports::{
 pub use crate::user::ports::{
     AvatarError, AvatarStorage, NewUser, Profile, UserChanges, UserCredentials, UserPage, UserRepository,
 };
+pub use crate::webhook::ports::{UrlGuard, Webhook, WebhookRepository};
 
 /// The current time. A port so that use cases can be tested at any instant.
 pub trait Clock: Send + Sync {

@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 use domain::{Password, Username};
 use infrastructure::app::build_core;
 use infrastructure::config::{self, Config};
-use infrastructure::{persistence, telemetry};
+use infrastructure::messaging::Broker;
+use infrastructure::{persistence, telemetry, webhooks};
 use shaku::HasComponent;
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -29,6 +30,17 @@ enum Command {
         /// 3-30 characters of A-Z, a-z, 0-9 and _.
         username: String,
     },
+    /// Dead letters of webhook deliveries.
+    Dlq {
+        #[command(subcommand)]
+        command: Dlq,
+    },
+}
+
+#[derive(Subcommand)]
+enum Dlq {
+    /// Move every dead webhook delivery back to the delivery queue (needs AMQP_URL, AMQP_EXCHANGE).
+    Replay,
 }
 
 #[tokio::main]
@@ -50,6 +62,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let url = config::database_url_from_env()?;
             persistence::connect(&url, 1).await?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Dlq { command: Dlq::Replay } => {
+            let config = Config::from_env()?;
+            let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
+            let moved = webhooks::replay_dead_letters(&broker).await?;
+            println!("replayed {moved} dead webhook deliveries");
             Ok(())
         }
         Command::CreateAdmin { username } => {

@@ -13,9 +13,10 @@ use crate::http::media::MediaSettings;
 use crate::http::{self, Readiness};
 use crate::messaging::{self, Broker, Relay};
 use crate::persistence::outbox::{AUTH_REVOKED, Outbox, USER_DELETED};
-use crate::persistence::{self, PgActivity, PgPool, PgRevocationStore};
+use crate::persistence::{self, PgActivity, PgPool, PgRevocationStore, PgWebhookRepository};
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
 use crate::storage::LocalAvatarStorage;
+use crate::webhooks::{Pipeline, PublicUrlGuard};
 use crate::wire::PublicUrls;
 
 /// Connections per process; enough for 2 cores with headroom for bursts.
@@ -60,6 +61,8 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
         revocations: revocations.clone(),
         avatars: LocalAvatarStorage::new(config.media_dir.clone())?,
         activity: PgActivity::start(pool.clone()),
+        webhooks: PgWebhookRepository::new(pool.clone()),
+        url_guard: PublicUrlGuard::new(config.webhook_allow_private),
         outbox,
         auth: AuthSettings { refresh_ttl: chrono::Duration::seconds(config.refresh_ttl_seconds.into()) },
         posts: PostSettings { daily_limit: config.post_daily_limit },
@@ -118,6 +121,13 @@ impl Application {
         let relay = Relay::new(config.database_url().to_owned(), core.broker.clone(), Arc::clone(&core.relay_wake));
         tokio::spawn(relay.run());
         spawn_revocation_listener(core.broker.clone(), core.revocations.clone(), "api revocations");
+        Pipeline::new(
+            core.broker.clone(),
+            PgWebhookRepository::new(core.pool.clone()),
+            PublicUrlGuard::new(config.webhook_allow_private),
+            config.webhook_max_retry,
+        )?
+        .spawn();
         let listener = TcpListener::bind((config.server_address, config.server_port))
             .with_context(|| format!("binding {}:{}", config.server_address, config.server_port))?;
         let port = listener.local_addr()?.port();

@@ -7,10 +7,12 @@ use application::follow::FollowService;
 use application::notification::NotificationService;
 use application::ports::{
     ActivityLog, AvatarStorage, Clock, FollowRepository, NotificationRepository, PasswordHasher, PostRepository,
-    RefreshTokenStore, RevocationList, StatsRepository, TicketStore, TokenIssuer, UserRepository,
+    RefreshTokenStore, RevocationList, StatsRepository, TicketStore, TokenIssuer, UrlGuard, UserRepository,
+    WebhookRepository,
 };
 use application::post::PostService;
 use application::user::{UserPorts, UserService};
+use application::webhook::WebhookService;
 use shaku::{Component, HasComponent, Interface, ModuleBuildContext, module};
 use std::sync::Arc;
 
@@ -20,10 +22,11 @@ use crate::persistence::{
     PgActivity, PgFollowRepository, PgFollowRepositoryParameters, PgNotificationRepository,
     PgNotificationRepositoryParameters, PgPool, PgPostRepository, PgPostRepositoryParameters, PgRefreshTokenStore,
     PgRefreshTokenStoreParameters, PgStats, PgTicketStore, PgTicketStoreParameters, PgUserRepository,
-    PgUserRepositoryParameters,
+    PgUserRepositoryParameters, PgWebhookRepository,
 };
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
 use crate::storage::LocalAvatarStorage;
+use crate::webhooks::PublicUrlGuard;
 
 /// shaku resolves only traits that extend its `Interface`, and `application`
 /// must not know shaku: each port gets a local twin here, implemented by every
@@ -49,6 +52,8 @@ injectable_ports! {
     AvatarStoragePort => AvatarStorage,
     ActivityLogPort => ActivityLog,
     StatsRepositoryPort => StatsRepository,
+    WebhookRepositoryPort => WebhookRepository,
+    UrlGuardPort => UrlGuard,
 }
 
 /// Resolves the twin of a port and hands it out as the port itself.
@@ -147,6 +152,19 @@ impl Component<AppModule> for StatsService {
     }
 }
 
+impl Component<AppModule> for WebhookService {
+    type Interface = Self;
+    type Parameters = ();
+
+    fn build(context: &mut ModuleBuildContext<AppModule>, (): ()) -> Box<Self> {
+        Box::new(Self::new(
+            port::<dyn WebhookRepositoryPort>(context),
+            port::<dyn UrlGuardPort>(context),
+            port::<dyn ClockPort>(context),
+        ))
+    }
+}
+
 impl Component<AppModule> for NotificationService {
     type Interface = Self;
     type Parameters = ();
@@ -172,12 +190,15 @@ module! {
             LocalAvatarStorage,
             PgActivity,
             PgStats,
+            PgWebhookRepository,
+            PublicUrlGuard,
             AuthService,
             UserService,
             PostService,
             FollowService,
             NotificationService,
             StatsService,
+            WebhookService,
         ],
         providers = []
     }
@@ -191,6 +212,8 @@ pub struct Adapters {
     pub revocations: RevocationCache,
     pub avatars: LocalAvatarStorage,
     pub activity: PgActivity,
+    pub webhooks: PgWebhookRepository,
+    pub url_guard: PublicUrlGuard,
     pub outbox: Outbox,
     pub auth: AuthSettings,
     pub posts: PostSettings,
@@ -222,6 +245,8 @@ impl AppModule {
             .with_component_override::<dyn AvatarStoragePort>(Box::new(adapters.avatars))
             .with_component_override::<dyn StatsRepositoryPort>(Box::new(PgStats::new(adapters.activity.clone())))
             .with_component_override::<dyn ActivityLogPort>(Box::new(adapters.activity))
+            .with_component_override::<dyn WebhookRepositoryPort>(Box::new(adapters.webhooks))
+            .with_component_override::<dyn UrlGuardPort>(Box::new(adapters.url_guard))
             .with_component_parameters::<AuthService>(adapters.auth)
             .with_component_parameters::<PostService>(adapters.posts)
             .build()

@@ -11,4 +11,5 @@ pub mod persistence;
 pub mod security;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;
 pub mod wire;

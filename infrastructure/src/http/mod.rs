@@ -14,6 +14,7 @@ mod paging;
 mod posts;
 pub mod problem;
 mod users;
+mod webhooks;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{ErrorHandlers, from_fn};
@@ -71,6 +72,9 @@ route_table! {
     get "/api/v1/notifications" => notifications::list,
     get "/api/v1/notifications/unread_count" => notifications::unread_count,
     post "/api/v1/notifications/read" => notifications::mark_read,
+    post "/api/v1/webhooks" => webhooks::create,
+    get "/api/v1/webhooks" => webhooks::list,
+    delete "/api/v1/webhooks/{id}" => webhooks::delete,
     get "/media/{key}" => media::serve,
     get "/metrics" => crate::telemetry::render_metrics,
     get "/health/live" => health::live,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{admin, auth, follows, health, media, notifications, posts, users};
+use super::{admin, auth, follows, health, media, notifications, posts, users, webhooks};
 use crate::wire;
 
 /// An error answer (`application/problem+json`, RFC 9457).
@@ -47,6 +47,7 @@ impl Modify for BearerAuth {
         posts::create, posts::search, posts::get, posts::delete, posts::by_author, posts::timeline,
         follows::follow, follows::unfollow, follows::followers, follows::following,
         notifications::list, notifications::unread_count, notifications::mark_read,
+        webhooks::create, webhooks::list, webhooks::delete,
         health::live, health::ready, crate::telemetry::render_metrics,
     ),
     components(schemas(Problem, wire::UserView, wire::ProfileView, wire::PostView, wire::NotificationView)),

@@ -33,6 +33,12 @@ impl Broker {
         Self { url, exchange: exchange.to_owned(), up: Arc::default() }
     }
 
+    /// The broker URL, for commands that connect on their own.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        self.url.expose_secret()
+    }
+
     #[must_use]
     pub fn exchange(&self) -> &str {
         &self.exchange

@@ -2,7 +2,7 @@
 //! WebSocket to the connected users they concern.
 
 mod hub;
-mod render;
+pub(crate) mod render;
 mod session;
 
 pub use hub::{Hub, close};

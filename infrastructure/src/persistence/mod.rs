@@ -11,6 +11,7 @@ mod revocations;
 pub mod schema;
 mod tickets;
 mod users;
+mod webhooks;
 
 pub use activity::{PgActivity, PgStats};
 pub use follows::{PgFollowRepository, PgFollowRepositoryParameters};
@@ -21,6 +22,7 @@ pub use refresh_tokens::{PgRefreshTokenStore, PgRefreshTokenStoreParameters};
 pub use revocations::PgRevocationStore;
 pub use tickets::{PgTicketStore, PgTicketStoreParameters};
 pub use users::{PgUserRepository, PgUserRepositoryParameters};
+pub use webhooks::{PgWebhookRepository, PgWebhookRepositoryParameters};
 
 use anyhow::Context;
 use application::PortError;

@@ -131,7 +131,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     outbox,
     ws_tickets,
-    user_activity
+    user_activity,
+    webhooks
 );
 
 diesel::table! {
@@ -139,5 +140,15 @@ diesel::table! {
         user_id -> Uuid,
         day -> Date,
         last_seen_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        url -> Text,
+        secret -> Text,
+        created_at -> Timestamptz,
     }
 }

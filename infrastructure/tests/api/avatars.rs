@@ -78,9 +78,7 @@ async fn a_text_file_named_png_is_415_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn an_upload_over_the_limit_is_413_and_nothing_is_stored() {
-    let database = format!("test_{}", uuid::Uuid::now_v7().simple());
-    let app = spawn_on(&database, &[("AVATAR_MAX_BYTES", "2000")]).await;
-    let _owner = spawn_app_owning(&database).await;
+    let app = spawn_with(&[("AVATAR_MAX_BYTES", "2000")]).await;
     let alice = app.signed_in("alice").await;
     let mut big = png(64, 64);
     big.resize(6000, 0);

@@ -38,6 +38,10 @@ async fn delete_topology(exchange: &str) -> Result<(), lapin::Error> {
     let channel = connection.create_channel().await?;
     let dead = format!("{exchange}.dead");
     channel.queue_delete(dead.as_str().into(), QueueDeleteOptions::default()).await?;
+    let webhook_queues = ["events", "deliver", "dead", "retry.1", "retry.2", "retry.3", "retry.4"];
+    for name in webhook_queues.map(|q| format!("{exchange}.webhooks.{q}")) {
+        channel.queue_delete(name.as_str().into(), QueueDeleteOptions::default()).await?;
+    }
     channel.exchange_delete(dead.as_str().into(), ExchangeDeleteOptions::default()).await?;
     channel.exchange_delete(exchange.into(), ExchangeDeleteOptions::default()).await?;
     Ok(())
@@ -102,7 +106,16 @@ pub async fn wait_ready(base: &str) {
 /// Starts an api that owns (and will drop) `database`, for tests that start
 /// another instance on it with other settings first.
 pub async fn spawn_app_owning(database: &str) -> TestApp {
-    let mut app = spawn_on(database, &[]).await;
+    spawn_owning(database, &[]).await
+}
+
+/// Starts an api with extra settings on a database of its own, which it drops.
+pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
+    spawn_owning(&format!("test_{}", uuid::Uuid::now_v7().simple()), overrides).await
+}
+
+async fn spawn_owning(database: &str, overrides: &[(&str, &str)]) -> TestApp {
+    let mut app = spawn_on(database, overrides).await;
     app.owns_database = true;
     app
 }
@@ -126,6 +139,7 @@ pub async fn spawn_on(database: &str, overrides: &[(&str, &str)]) -> TestApp {
         ("SERVER_PORT", "0"),
         ("ADMIN_USERNAME", ADMIN),
         ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("WEBHOOK_ALLOW_PRIVATE", "true"),
     ]);
     settings.extend(overrides.iter().copied());
     let config = Config::from_source(&settings).expect("test configuration");

@@ -17,3 +17,4 @@ mod posts;
 mod relay;
 mod tokens;
 mod users;
+mod webhooks;

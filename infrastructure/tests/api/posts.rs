@@ -178,9 +178,7 @@ async fn search_finds_words_and_any_typed_query_is_harmless() {
 
 #[tokio::test]
 async fn the_daily_quota_answers_429_with_retry_after() {
-    let database = format!("test_{}", uuid::Uuid::now_v7().simple());
-    let app = spawn_on(&database, &[("POST_DAILY_LIMIT", "3")]).await;
-    let owner = spawn_app_owning(&database).await;
+    let app = spawn_with(&[("POST_DAILY_LIMIT", "3")]).await;
     let alice = app.signed_in("alice").await;
     for n in 0..3 {
         app.publish(&alice, &format!("post {n}")).await;
@@ -197,7 +195,6 @@ async fn the_daily_quota_answers_429_with_retry_after() {
     assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "quota_exceeded").await;
     assert_eq!(app.count("SELECT count(*) FROM posts").await, 3);
     assert_eq!(app.outbox("post.created").await, 3);
-    drop(owner);
 }
 
 #[tokio::test]

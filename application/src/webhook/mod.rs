@@ -1,0 +1,6 @@
+//! Webhooks: where a user's events are POSTed.
+
+pub mod ports;
+mod service;
+
+pub use service::{MAX_WEBHOOKS, WebhookService};

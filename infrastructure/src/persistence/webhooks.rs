@@ -1,0 +1,124 @@
+//! `WebhookRepository` on PostgreSQL, and the lookups of the delivery pipeline.
+
+use application::PortError;
+use application::ports::{Webhook, WebhookRepository};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel_async::RunQueryDsl;
+use domain::UserId;
+use shaku::Component;
+use uuid::Uuid;
+
+use super::refresh_tokens::random_token;
+use super::schema::{follows, webhooks};
+use super::{PgPool, checkout, failed};
+
+#[derive(Component, Clone)]
+#[shaku(interface = crate::di::WebhookRepositoryPort)]
+pub struct PgWebhookRepository {
+    pool: PgPool,
+}
+
+type Row = (Uuid, Uuid, String, String, DateTime<Utc>);
+
+fn to_webhook((id, owner, url, secret, created_at): Row) -> Webhook {
+    Webhook { id, owner: UserId::from_uuid(owner), url, secret, created_at }
+}
+
+const COLUMNS: (webhooks::id, webhooks::user_id, webhooks::url, webhooks::secret, webhooks::created_at) =
+    (webhooks::id, webhooks::user_id, webhooks::url, webhooks::secret, webhooks::created_at);
+
+impl PgWebhookRepository {
+    #[must_use]
+    pub const fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Webhooks of every follower of `author` (for post events); one query.
+    ///
+    /// # Errors
+    /// `PortError::Unknown` on storage failure.
+    pub async fn of_followers(&self, author: UserId) -> Result<Vec<Uuid>, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        let followers = follows::table.filter(follows::followee_id.eq(*author.as_uuid())).select(follows::follower_id);
+        webhooks::table
+            .filter(webhooks::user_id.eq_any(followers))
+            .select(webhooks::id)
+            .load(&mut conn)
+            .await
+            .map_err(failed("finding followers' webhooks"))
+    }
+
+    /// Webhooks of `user` (for their notifications).
+    ///
+    /// # Errors
+    /// `PortError::Unknown` on storage failure.
+    pub async fn of_user(&self, user: UserId) -> Result<Vec<Uuid>, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        webhooks::table
+            .filter(webhooks::user_id.eq(user.as_uuid()))
+            .select(webhooks::id)
+            .load(&mut conn)
+            .await
+            .map_err(failed("finding a user's webhooks"))
+    }
+
+    /// A webhook by id, if it still exists.
+    ///
+    /// # Errors
+    /// `PortError::Unknown` on storage failure.
+    pub async fn find(&self, id: Uuid) -> Result<Option<Webhook>, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        let row: Option<Row> = webhooks::table
+            .find(id)
+            .select(COLUMNS)
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(failed("finding a webhook"))?;
+        Ok(row.map(to_webhook))
+    }
+}
+
+#[async_trait]
+impl WebhookRepository for PgWebhookRepository {
+    async fn create(&self, owner: UserId, url: &str, at: DateTime<Utc>) -> Result<Webhook, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        let row: Row = diesel::insert_into(webhooks::table)
+            .values((
+                webhooks::id.eq(Uuid::now_v7()),
+                webhooks::user_id.eq(owner.as_uuid()),
+                webhooks::url.eq(url),
+                webhooks::secret.eq(random_token()),
+                webhooks::created_at.eq(at),
+            ))
+            .returning(COLUMNS)
+            .get_result(&mut conn)
+            .await
+            .map_err(failed("creating a webhook"))?;
+        Ok(to_webhook(row))
+    }
+
+    async fn list(&self, owner: UserId) -> Result<Vec<Webhook>, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        let rows: Vec<Row> = webhooks::table
+            .filter(webhooks::user_id.eq(owner.as_uuid()))
+            .order(webhooks::id)
+            .select(COLUMNS)
+            .load(&mut conn)
+            .await
+            .map_err(failed("listing webhooks"))?;
+        Ok(rows.into_iter().map(to_webhook).collect())
+    }
+
+    async fn delete(&self, owner: UserId, id: Uuid) -> Result<bool, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        let deleted =
+            diesel::delete(webhooks::table.filter(webhooks::id.eq(id)).filter(webhooks::user_id.eq(owner.as_uuid())))
+                .execute(&mut conn)
+                .await
+                .map_err(failed("deleting a webhook"))?;
+        Ok(deleted > 0)
+    }
+}

@@ -1,0 +1,357 @@
+//! Webhook delivery: events become signed HTTP POSTs, retried with growing
+//! delays through TTL queues, then dead-lettered.
+//!
+//! Queues, all durable and shared by every api instance (competing consumers):
+//! - `<exchange>.webhooks.events`: post and notification events, expanded
+//!   into one job per target webhook;
+//! - `<exchange>.webhooks.deliver`: jobs; a failed job goes to
+//! - `<exchange>.webhooks.retry.<n>`: waits `2^(n-1)` s, then dead-letters
+//!   back to `deliver`; after `WEBHOOK_MAX_RETRY` attempts a job goes to
+//! - `<exchange>.webhooks.dead`, whence `ctl dlq replay` republishes it.
+
+mod guard;
+
+pub use guard::{PublicUrlGuard, PublicUrlGuardParameters};
+
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, Utc};
+use domain::UserId;
+use futures::StreamExt;
+use hmac::{Hmac, Mac};
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+use application::ports::UrlGuard;
+
+use crate::messaging::Broker;
+use crate::persistence::PgWebhookRepository;
+
+/// The events a webhook receives: what its owner would get on the WebSocket.
+const EVENTS: [&str; 3] = ["post.created", "post.deleted", "notification.created"];
+const WEBHOOK_ID: &str = "x-webhook-id";
+const EVENT_ID: &str = "x-event-id";
+const ATTEMPT: &str = "x-attempt";
+/// How long one delivery may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Jobs in flight per consumer.
+const PREFETCH: u16 = 16;
+
+fn queue(broker: &Broker, name: &str) -> String {
+    format!("{}.webhooks.{name}", broker.exchange())
+}
+
+/// The dead-letter queue of webhook jobs.
+#[must_use]
+pub fn dead_letters(broker: &Broker) -> String {
+    queue(broker, "dead")
+}
+
+/// Seconds a job waits before its `attempt + 1`-th try.
+fn delay_ms(attempt: u32) -> u64 {
+    1000 * 2u64.pow(attempt.saturating_sub(1).min(12))
+}
+
+#[derive(Deserialize)]
+struct Event {
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: String,
+    created_at: DateTime<Utc>,
+    data: Value,
+}
+
+fn header<'a>(delivery: &'a Delivery, name: &str) -> Option<&'a AMQPValue> {
+    delivery.properties.headers().as_ref().and_then(|h| h.inner().get(name))
+}
+
+fn text_header(delivery: &Delivery, name: &str) -> Option<String> {
+    match header(delivery, name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        _ => None,
+    }
+}
+
+fn attempt_of(delivery: &Delivery) -> u32 {
+    match header(delivery, ATTEMPT) {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(1),
+        _ => 1,
+    }
+}
+
+/// `sha256=<hex HMAC-SHA256 of body with secret>`.
+#[must_use]
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    // HMAC accepts a key of any length: new_from_slice cannot fail for it.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Both stages of the pipeline; run by every api instance.
+pub struct Pipeline {
+    broker: Broker,
+    webhooks: PgWebhookRepository,
+    guard: PublicUrlGuard,
+    max_attempts: u32,
+    client: reqwest::Client,
+}
+
+#[derive(Clone, Copy)]
+enum Stage {
+    Expand,
+    Deliver,
+}
+
+impl Pipeline {
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(
+        broker: Broker,
+        webhooks: PgWebhookRepository,
+        guard: PublicUrlGuard,
+        max_attempts: u32,
+    ) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("social-webhooks/1")
+            .build()?;
+        Ok(Self { broker, webhooks, guard, max_attempts: max_attempts.max(1), client })
+    }
+
+    /// Starts both stages; they reconnect forever.
+    pub fn spawn(self) {
+        let pipeline = Arc::new(self);
+        tokio::spawn(Arc::clone(&pipeline).run(Stage::Expand));
+        tokio::spawn(pipeline.run(Stage::Deliver));
+    }
+
+    async fn run(self: Arc<Self>, stage: Stage) {
+        loop {
+            let (_connection, channel) = self.broker.connect("webhooks").await;
+            if let Err(e) = Arc::clone(&self).serve(&channel, stage).await {
+                tracing::warn!(error = format!("{e:#}"), "webhook consumer failed; reconnecting");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+        let events = queue(&self.broker, "events");
+        channel.queue_declare(events.as_str().into(), durable, FieldTable::default()).await?;
+        for key in EVENTS {
+            channel
+                .queue_bind(
+                    events.as_str().into(),
+                    self.broker.exchange().into(),
+                    key.into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        let deliver = queue(&self.broker, "deliver");
+        channel.queue_declare(deliver.as_str().into(), durable, FieldTable::default()).await?;
+        for attempt in 1..self.max_attempts {
+            let mut arguments = BTreeMap::new();
+            arguments.insert(
+                ShortString::from("x-message-ttl"),
+                AMQPValue::LongLongInt(i64::try_from(delay_ms(attempt)).unwrap_or(i64::MAX)),
+            );
+            arguments.insert(ShortString::from("x-dead-letter-exchange"), AMQPValue::LongString("".into()));
+            arguments
+                .insert(ShortString::from("x-dead-letter-routing-key"), AMQPValue::LongString(deliver.as_str().into()));
+            let retry = queue(&self.broker, &format!("retry.{attempt}"));
+            channel.queue_declare(retry.as_str().into(), durable, FieldTable::from(arguments)).await?;
+        }
+        channel.queue_declare(dead_letters(&self.broker).as_str().into(), durable, FieldTable::default()).await?;
+        Ok(())
+    }
+
+    async fn serve(self: Arc<Self>, channel: &Channel, stage: Stage) -> anyhow::Result<()> {
+        self.declare(channel).await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+        let source = queue(
+            &self.broker,
+            match stage {
+                Stage::Expand => "events",
+                Stage::Deliver => "deliver",
+            },
+        );
+        let mut deliveries = channel
+            .basic_consume(source.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await?;
+        while let Some(delivery) = deliveries.next().await {
+            let delivery = delivery?;
+            let (pipeline, channel) = (Arc::clone(&self), channel.clone());
+            // Deliveries run side by side (up to the prefetch): a slow receiver does not hold up the others.
+            tokio::spawn(async move {
+                let outcome = match stage {
+                    Stage::Expand => pipeline.expand(&channel, &delivery).await,
+                    Stage::Deliver => pipeline.deliver(&channel, &delivery).await,
+                };
+                let acked = match outcome {
+                    Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+                    Err(e) => {
+                        // Storage or broker trouble, not the receiver's: try again shortly.
+                        tracing::warn!(error = format!("{e:#}"), "webhook job failed; requeueing");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        delivery.reject(BasicRejectOptions { requeue: true }).await
+                    }
+                };
+                if let Err(e) = acked {
+                    tracing::warn!(error = %e, "could not settle a webhook job");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn publish(
+        &self,
+        channel: &Channel,
+        to: &str,
+        body: &[u8],
+        headers: BTreeMap<ShortString, AMQPValue>,
+        event: &str,
+    ) -> anyhow::Result<()> {
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_message_id(event.into())
+            .with_headers(FieldTable::from(headers));
+        let confirm =
+            channel.basic_publish("".into(), to.into(), BasicPublishOptions::default(), body, properties).await?;
+        if confirm.await?.is_ack() { Ok(()) } else { Err(anyhow!("the broker refused a webhook job")) }
+    }
+
+    /// One job per webhook that should see the event.
+    async fn expand(&self, channel: &Channel, delivery: &Delivery) -> anyhow::Result<()> {
+        let Ok(event) = serde_json::from_slice::<Event>(&delivery.data) else {
+            tracing::warn!("dropping a malformed event");
+            return Ok(());
+        };
+        let user_at = |pointer: &str| -> anyhow::Result<UserId> {
+            let raw = event.data.pointer(pointer).and_then(Value::as_str).context("no user id")?;
+            Ok(UserId::from_uuid(raw.parse()?))
+        };
+        let (targets, body) = match event.kind.as_str() {
+            "post.created" => (self.webhooks.of_followers(user_at("/post/author/id")?).await?, delivery.data.clone()),
+            "post.deleted" => (self.webhooks.of_followers(user_at("/author_id")?).await?, delivery.data.clone()),
+            "notification.created" => {
+                let notification = event.data.get("notification").context("no notification")?;
+                let frame = crate::notifier::render::live_notification(event.id, event.created_at, notification)
+                    .context("unrenderable notification")?;
+                (self.webhooks.of_user(user_at("/recipient_id")?).await?, frame.text.as_bytes().to_vec())
+            }
+            _ => return Ok(()),
+        };
+        let deliver = queue(&self.broker, "deliver");
+        for webhook in targets {
+            let mut headers = BTreeMap::new();
+            headers.insert(ShortString::from(WEBHOOK_ID), AMQPValue::LongString(webhook.to_string().into()));
+            headers.insert(ShortString::from(EVENT_ID), AMQPValue::LongString(event.id.to_string().into()));
+            headers.insert(ShortString::from(ATTEMPT), AMQPValue::LongLongInt(1));
+            self.publish(channel, &deliver, &body, headers, &event.id.to_string()).await?;
+        }
+        Ok(())
+    }
+
+    /// POSTs one job; a failure is parked in the next retry queue, or buried.
+    async fn deliver(&self, channel: &Channel, delivery: &Delivery) -> anyhow::Result<()> {
+        let webhook_id = text_header(delivery, WEBHOOK_ID).and_then(|id| id.parse::<Uuid>().ok());
+        let event_id = text_header(delivery, EVENT_ID).unwrap_or_default();
+        let Some(webhook) = (match webhook_id {
+            Some(id) => self.webhooks.find(id).await?,
+            None => None,
+        }) else {
+            return Ok(()); // deleted since, or not a job: nothing to do
+        };
+        let outcome = match self.guard.check(&webhook.url).await {
+            Err(reason) => Err(reason),
+            Ok(()) => self
+                .client
+                .post(&webhook.url)
+                .header("content-type", "application/json")
+                .header("x-signature-256", signature(&webhook.secret, &delivery.data))
+                .header("x-event-id", &event_id)
+                .body(delivery.data.clone())
+                .send()
+                .await
+                .map_err(|e| format!("request failed: {e}"))
+                .and_then(|r| {
+                    if r.status().is_success() { Ok(()) } else { Err(format!("answered HTTP {}", r.status().as_u16())) }
+                }),
+        };
+        let Err(reason) = outcome else {
+            metrics::counter!("webhook_deliveries_total", "outcome" => "delivered").increment(1);
+            return Ok(());
+        };
+        let attempt = attempt_of(delivery);
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default().inner().clone();
+        if attempt < self.max_attempts {
+            tracing::info!(webhook_id = %webhook.id, attempt, reason, "webhook delivery failed; will retry");
+            metrics::counter!("webhook_deliveries_total", "outcome" => "retried").increment(1);
+            headers.insert(ATTEMPT.into(), AMQPValue::LongLongInt(i64::from(attempt) + 1));
+            let retry = queue(&self.broker, &format!("retry.{attempt}"));
+            self.publish(channel, &retry, &delivery.data, headers, &event_id).await
+        } else {
+            tracing::warn!(webhook_id = %webhook.id, attempt, reason, "webhook delivery failed; dead-lettering");
+            metrics::counter!("events_dead_lettered_total", "type" => "webhook").increment(1);
+            headers.insert("x-death-reason".into(), AMQPValue::LongString(reason.as_str().into()));
+            self.publish(channel, &dead_letters(&self.broker), &delivery.data, headers, &event_id).await
+        }
+    }
+}
+
+/// Moves every dead webhook job back to the delivery queue with its attempts
+/// reset. Returns how many were moved.
+///
+/// # Errors
+/// When the broker cannot be reached or refuses a message.
+pub async fn replay_dead_letters(broker: &Broker) -> anyhow::Result<usize> {
+    let connection = lapin::Connection::connect(broker.url(), lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    let dead = dead_letters(broker);
+    let deliver = queue(broker, "deliver");
+    let mut moved = 0;
+    while let Some(message) = channel.basic_get(dead.as_str().into(), BasicGetOptions::default()).await? {
+        let delivery = message.delivery;
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default().inner().clone();
+        headers.remove("x-death-reason");
+        headers.insert(ATTEMPT.into(), AMQPValue::LongLongInt(1));
+        let properties = delivery.properties.clone().with_headers(FieldTable::from(headers));
+        let confirm = channel
+            .basic_publish(
+                "".into(),
+                deliver.as_str().into(),
+                BasicPublishOptions::default(),
+                &delivery.data,
+                properties,
+            )
+            .await?;
+        if !confirm.await?.is_ack() {
+            return Err(anyhow!("the broker refused a replayed job"));
+        }
+        delivery.ack(BasicAckOptions::default()).await?;
+        moved += 1;
+    }
+    Ok(moved)
+}
