@@ -1,27 +1,14 @@
 //! The WebSocket notifier: `notifier` (no arguments). Configuration comes from the environment.
 
-use infrastructure::config::Config;
+mod boot;
+
 use infrastructure::notifier::NotifierApp;
-use infrastructure::telemetry;
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    telemetry::init();
-    let notifier = match NotifierApp::build(config).await {
-        Ok(notifier) => notifier,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "start-up failed");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(config) = boot::configure() else { return ExitCode::FAILURE };
+    let Some(notifier) = boot::started(NotifierApp::build(config).await) else { return ExitCode::FAILURE };
     tracing::info!(port = notifier.port(), "notifier listening");
     let stopper = notifier.stopper();
     tokio::spawn(async move {
@@ -29,13 +16,7 @@ async fn main() -> ExitCode {
         tracing::info!("shutting down: closing sockets with 1001");
         stopper.stop().await;
     });
-    match notifier.run_until_stopped().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "notifier stopped on an error");
-            ExitCode::FAILURE
-        }
-    }
+    boot::stopped(notifier.run_until_stopped().await)
 }
 
 /// SIGINT or SIGTERM.

@@ -3,6 +3,9 @@
 //! Nothing here performs I/O or knows a framework: once a value of one of these
 //! types exists, it is valid, and no layer above needs to check it again.
 
+#[macro_use]
+mod id;
+
 pub mod event;
 pub mod follow;
 pub mod notification;

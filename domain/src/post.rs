@@ -2,36 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use std::fmt;
-use uuid::Uuid;
 
 use crate::user::{DisplayName, UserId, Username};
 
-/// Identifies a post. UUIDv7: ids sort by creation time, which keyset paging relies on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PostId(Uuid);
-
-impl PostId {
-    #[must_use]
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    #[must_use]
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    #[must_use]
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl fmt::Display for PostId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+uuid_id!(
+    /// Identifies a post. UUIDv7: ids sort by creation time, which keyset paging relies on.
+    PostId
+);
 
 /// The text of a post: trimmed, 1–500 Unicode scalar values, not blank.
 #[derive(Clone, PartialEq, Eq)]

@@ -9,35 +9,11 @@ pub use values::{
 use chrono::{DateTime, Utc};
 use std::fmt;
 use std::str::FromStr;
-use uuid::Uuid;
 
-/// Identifies a user. UUIDv7, so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(Uuid);
-
-impl UserId {
-    /// A fresh, time-ordered id.
-    #[must_use]
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    #[must_use]
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    #[must_use]
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+uuid_id!(
+    /// Identifies a user. UUIDv7, so ids sort by creation time.
+    UserId
+);
 
 /// What a user may do beyond their own content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
