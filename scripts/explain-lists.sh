@@ -6,6 +6,7 @@ set -euo pipefail
 server=${1:-postgres://postgres@127.0.0.1:5432}
 db=explain_$(date +%s)
 cd "$(dirname "$0")/.."
+trap 'psql -q "$server/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"' EXIT
 DATABASE_URL="$server/$db" cargo run -q --bin ctl -- migrate
 psql -q "$server/$db" <<'SQL'
 -- UUIDv7-shaped ids: 48-bit millisecond timestamp first, as the application makes them.
@@ -31,4 +32,3 @@ cursor=$(psql -Atq "$server/$db" -c "SELECT id FROM posts ORDER BY id DESC OFFSE
 explain "timeline, deep page (before = the 50,000th newest post)" "SELECT $cols FROM posts INNER JOIN users ON users.id = posts.author_id WHERE (posts.author_id = '$me' OR posts.author_id IN (SELECT follows.followee_id FROM follows WHERE follows.follower_id = '$me')) AND posts.id < '$cursor' ORDER BY posts.id DESC LIMIT 21"
 explain "user posts" "SELECT $cols FROM posts INNER JOIN users ON users.id = posts.author_id WHERE posts.author_id = '$me' ORDER BY posts.id DESC LIMIT 21"
 explain "search" "SELECT $cols FROM posts INNER JOIN users ON users.id = posts.author_id WHERE posts.search @@ websearch_to_tsquery('simple', 'rust') ORDER BY posts.id DESC LIMIT 21"
-psql -q "$server/postgres" -c "DROP DATABASE $db WITH (FORCE)"
