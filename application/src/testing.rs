@@ -364,6 +364,14 @@ impl Harness {
         crate::admin::StatsService::new(self.users.clone(), std::sync::Arc::new(stats), self.clock.clone())
     }
 
+    pub fn webhooks(&self) -> crate::webhook::WebhookService {
+        crate::webhook::WebhookService::new(
+            std::sync::Arc::new(InMemoryWebhooks::default()),
+            std::sync::Arc::new(FakeGuard),
+            self.clock.clone(),
+        )
+    }
+
     pub fn posts(&self, daily_limit: u32) -> crate::post::PostService {
         crate::post::PostService::new(self.users.clone(), self.content.clone(), self.clock.clone(), daily_limit)
     }
@@ -617,5 +625,41 @@ impl StatsRepository for FakeStats {
             posts: self.content.posts.lock().unwrap().iter().filter(|p| within(p.created_at)).count() as u64,
             follows: self.content.follows.lock().unwrap().len() as u64,
         })
+    }
+}
+
+#[derive(Default)]
+pub struct InMemoryWebhooks {
+    rows: Mutex<Vec<Webhook>>,
+}
+
+#[async_trait]
+impl WebhookRepository for InMemoryWebhooks {
+    async fn create(&self, owner: UserId, url: &str, at: DateTime<Utc>) -> Result<Webhook, PortError> {
+        let webhook =
+            Webhook { id: Uuid::now_v7(), owner, url: url.to_owned(), secret: "s".repeat(64), created_at: at };
+        self.rows.lock().unwrap().push(webhook.clone());
+        Ok(webhook)
+    }
+
+    async fn list(&self, owner: UserId) -> Result<Vec<Webhook>, PortError> {
+        Ok(self.rows.lock().unwrap().iter().filter(|w| w.owner == owner).cloned().collect())
+    }
+
+    async fn delete(&self, owner: UserId, id: Uuid) -> Result<bool, PortError> {
+        let mut rows = self.rows.lock().unwrap();
+        let before = rows.len();
+        rows.retain(|w| !(w.owner == owner && w.id == id));
+        Ok(rows.len() < before)
+    }
+}
+
+/// Refuses hosts under `internal.`, as a real guard refuses private addresses.
+pub struct FakeGuard;
+
+#[async_trait]
+impl UrlGuard for FakeGuard {
+    async fn check(&self, url: &str) -> Result<(), String> {
+        if url.contains("://internal.") { Err("must not point to an internal address".into()) } else { Ok(()) }
     }
 }

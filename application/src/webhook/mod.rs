@@ -4,3 +4,6 @@ pub mod ports;
 mod service;
 
 pub use service::{MAX_WEBHOOKS, WebhookService};
+
+#[cfg(test)]
+mod tests;
