@@ -10,6 +10,7 @@ use crate::ports::{
 
 /// How long a WebSocket ticket may wait to be used.
 pub const TICKET_TTL: Duration = Duration::seconds(30);
+use crate::user::is_admin;
 use crate::{ApplicationError, AuthFailure};
 
 /// A validated registration.
@@ -76,7 +77,7 @@ impl AuthService {
     ) -> Result<User, ApplicationError> {
         if command.role.is_some() {
             let caller_is_admin = match caller {
-                Some(claims) => self.users.find(claims.user_id).await?.is_some_and(|u| u.role.is_admin()),
+                Some(claims) => is_admin(self.users.as_ref(), claims.user_id).await?,
                 None => false,
             };
             if !caller_is_admin {

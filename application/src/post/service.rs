@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::ports::{CreatePostOutcome, DailyQuota, IdempotencyKey, NewPost, PostQuery, PostRepository, PostScope};
 use crate::paging::{Page, PageRequest};
 use crate::ports::{AccessClaims, Clock, UserRepository};
+use crate::user::is_admin;
 use crate::{ApplicationError, AuthFailure};
 
 /// How long an `Idempotency-Key` protects against a repeat.
@@ -113,11 +114,8 @@ impl PostService {
     /// `NotFound("post")`, `Forbidden` for anyone else, or `Unknown`.
     pub async fn delete(&self, caller: &AccessClaims, id: PostId) -> Result<(), ApplicationError> {
         let post = self.get(id).await?;
-        if post.author.id != caller.user_id {
-            let is_admin = self.users.find(caller.user_id).await?.is_some_and(|u| u.role.is_admin());
-            if !is_admin {
-                return Err(ApplicationError::Forbidden("only the author or an admin may delete a post"));
-            }
+        if post.author.id != caller.user_id && !is_admin(self.users.as_ref(), caller.user_id).await? {
+            return Err(ApplicationError::Forbidden("only the author or an admin may delete a post"));
         }
         let event =
             Envelope::new(DomainEvent::PostDeleted { post_id: id, author_id: post.author.id }, self.clock.now());

@@ -3,8 +3,8 @@
 pub mod ports;
 mod service;
 
-pub(crate) use service::require_admin;
 pub use service::{AdminBootstrap, UserPorts, UserService};
+pub(crate) use service::{is_admin, require_admin};
 
 #[cfg(test)]
 mod tests;

@@ -209,6 +209,11 @@ impl UserService {
     }
 }
 
+/// Whether `user` is an admin now (the stored role, not a token's claim).
+pub(crate) async fn is_admin(users: &dyn UserRepository, user: UserId) -> Result<bool, crate::PortError> {
+    Ok(users.find(user).await?.is_some_and(|u| u.role.is_admin()))
+}
+
 /// Authorization reads the current role from storage, not the token's claim,
 /// so a demoted admin loses their rights at once.
 pub(crate) async fn require_admin(users: &dyn UserRepository, caller: &AccessClaims) -> Result<(), ApplicationError> {
