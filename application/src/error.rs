@@ -36,6 +36,14 @@ pub enum PortError {
     /// The change breaks a uniqueness rule.
     #[error("conflict: {0:?}")]
     Conflict(Conflict),
+    /// The adapter is saturated (a bounded queue or pool is full) and refused
+    /// the work at once instead of queueing it without bound.
+    #[error("busy")]
+    Busy,
+    /// The dependency behind the port is unreachable or refusing connections;
+    /// the same call may succeed once it is back.
+    #[error("dependency unavailable")]
+    Unavailable(#[source] anyhow::Error),
     /// Anything else: the dependency failed. Carries the cause chain for the logs.
     #[error(transparent)]
     Unknown(#[from] anyhow::Error),
@@ -63,6 +71,16 @@ pub enum ApplicationError {
     /// The daily post quota is spent; it frees in `retry_after_seconds`.
     #[error("quota exceeded")]
     QuotaExceeded { retry_after_seconds: u64 },
+    /// Too many failed attempts (logins) or registrations from one client;
+    /// the window frees in `retry_after_seconds`.
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after_seconds: u64 },
+    /// The server is saturated (e.g. the password-hashing queue is full).
+    #[error("busy")]
+    Busy,
+    /// A dependency (database, broker) is down.
+    #[error("dependency unavailable")]
+    Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
     Unknown(anyhow::Error),
 }
@@ -79,6 +97,8 @@ impl From<PortError> for ApplicationError {
     fn from(error: PortError) -> Self {
         match error {
             PortError::Conflict(conflict) => Self::Conflict(conflict),
+            PortError::Busy => Self::Busy,
+            PortError::Unavailable(cause) => Self::Unavailable(cause),
             PortError::Unknown(cause) => Self::Unknown(cause),
         }
     }

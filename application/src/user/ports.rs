@@ -146,6 +146,12 @@ pub enum AvatarError {
     /// Not a PNG, JPEG, WebP or GIF, judged by its bytes; or not decodable as one.
     #[error("not an accepted image: {0}")]
     Unsupported(&'static str),
+    /// An accepted type whose dimensions pass the pixel limit; refused before decoding.
+    #[error("image too large: {0}")]
+    TooManyPixels(String),
+    /// Every decoding slot is taken; refused at once.
+    #[error("busy")]
+    Busy,
     #[error(transparent)]
     Unknown(#[from] anyhow::Error),
 }
@@ -159,7 +165,9 @@ pub trait AvatarStorage: Send + Sync {
     ///
     /// # Errors
     /// `AvatarError::Unsupported` for anything but PNG, JPEG, WebP or GIF
-    /// content, whatever its name; `Unknown` when storing fails.
+    /// content, whatever its name; `TooManyPixels` when the header announces
+    /// more pixels than the limit (before any decoding); `Busy` when every
+    /// decoding slot is taken; `Unknown` when storing fails.
     async fn store(&self, owner: UserId, bytes: Vec<u8>) -> Result<String, AvatarError>;
 
     /// Removes a stored avatar; a missing one is not an error.

@@ -92,6 +92,8 @@ impl UserService {
     pub async fn set_avatar(&self, caller: &AccessClaims, image: Vec<u8>) -> Result<User, ApplicationError> {
         let key = self.avatars.store(caller.user_id, image).await.map_err(|e| match e {
             AvatarError::Unsupported(why) => ApplicationError::UnsupportedMedia(why),
+            AvatarError::TooManyPixels(why) => ApplicationError::invalid("file", why),
+            AvatarError::Busy => ApplicationError::Busy,
             AvatarError::Unknown(cause) => ApplicationError::Unknown(cause),
         })?;
         match self.users.set_avatar(caller.user_id, Some(key.clone())).await {

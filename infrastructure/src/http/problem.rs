@@ -11,6 +11,11 @@ use std::fmt;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// `Retry-After` of a 503 `busy`: saturation clears within a hash or two.
+const BUSY_RETRY_AFTER_SECONDS: u64 = 1;
+/// `Retry-After` of a 503 `unavailable`: a restarting database or broker takes seconds.
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
+
 /// An error answer. Never carries a cause, SQL or a path: those go to the log.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -94,6 +99,28 @@ impl ApiError {
         Self::new(status, code, status.canonical_reason().unwrap_or("error"))
     }
 
+    /// 503 `busy`: a bounded resource is full; the client should retry soon.
+    #[must_use]
+    pub fn busy() -> Self {
+        Self {
+            retry_after: Some(BUSY_RETRY_AFTER_SECONDS),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is saturated; try again shortly")
+        }
+    }
+
+    /// 503 `unavailable`: a dependency (database, broker) is down.
+    #[must_use]
+    pub fn unavailable() -> Self {
+        Self {
+            retry_after: Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "a service we depend on is down; try again later",
+            )
+        }
+    }
+
     #[must_use]
     pub fn code(&self) -> &str {
         &self.code
@@ -154,6 +181,15 @@ impl From<ApplicationError> for ApiError {
                 retry_after: Some(retry_after_seconds),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", "the daily post quota is used up")
             },
+            ApplicationError::TooManyAttempts { retry_after_seconds } => Self {
+                retry_after: Some(retry_after_seconds.max(1)),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many attempts; try again later")
+            },
+            ApplicationError::Busy => Self::busy(),
+            ApplicationError::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "dependency unavailable");
+                Self::unavailable()
+            }
             ApplicationError::Unknown(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "request failed");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")

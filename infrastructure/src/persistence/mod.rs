@@ -38,6 +38,9 @@ type PgConnection = Object<AsyncPgConnection>;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
+/// The advisory lock key that serializes migrations across processes ("social:migrate").
+const MIGRATION_LOCK: i64 = 0x736f_6369_616c_6d67;
+
 /// How long start-up waits for PostgreSQL to answer before giving up.
 const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -53,7 +56,11 @@ pub async fn connect(database_url: &str, max_connections: usize) -> anyhow::Resu
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
     Pool::builder(manager)
         .max_size(max_connections)
-        .wait_timeout(Some(Duration::from_secs(5)))
+        // A saturated pool or a server that stopped answering is a fast 503,
+        // not a request hanging for as long as the client waits.
+        .wait_timeout(Some(Duration::from_secs(2)))
+        .create_timeout(Some(Duration::from_secs(2)))
+        .recycle_timeout(Some(Duration::from_secs(1)))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .context("building the PostgreSQL pool")
@@ -67,13 +74,25 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     let url = database_url.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         use diesel::Connection;
+        use diesel::RunQueryDsl as _;
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
             .context("connecting to PostgreSQL to migrate")?;
-        let applied =
-            conn.run_pending_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!(e)).context("applying migrations")?;
-        for version in applied {
+        // Instances started together on a fresh database would otherwise race to
+        // create the same tables. The lock is held by this session: it is released
+        // below, or by the server if this process dies mid-way.
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .execute(&mut conn)
+            .context("waiting for the migration lock")?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .map_err(|e| anyhow::anyhow!(e))
+            .context("applying migrations");
+        let unlocked = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut conn);
+        for version in applied? {
             tracing::info!(%version, "applied migration");
         }
+        unlocked.context("releasing the migration lock")?;
         Ok(())
     })
     .await
@@ -128,14 +147,39 @@ async fn connect_with_backoff(config: &tokio_postgres::Config) -> anyhow::Result
     }
 }
 
-/// Checks out a connection, or reports the pool failure as the port's error.
+/// Checks out a connection. Every pool failure (no connection free within the
+/// wait, or the server refusing new ones) means PostgreSQL cannot serve us now.
 async fn checkout(pool: &PgPool) -> Result<PgConnection, PortError> {
-    pool.get().await.map_err(|e| PortError::Unknown(anyhow::Error::new(e).context("checking out a connection")))
+    pool.get().await.map_err(|e| PortError::Unavailable(anyhow::Error::new(e).context("checking out a connection")))
 }
 
-/// Wraps a diesel error with what we were doing.
+/// Wraps a diesel error with what we were doing: a lost connection or a server
+/// going down is `Unavailable`, anything else `Unknown`.
 fn failed(context: &'static str) -> impl FnOnce(diesel::result::Error) -> PortError {
-    move |e| PortError::Unknown(anyhow::Error::new(e).context(context))
+    move |e| {
+        let unavailable = is_connection_failure(&e);
+        let cause = anyhow::Error::new(e).context(context);
+        if unavailable { PortError::Unavailable(cause) } else { PortError::Unknown(cause) }
+    }
+}
+
+/// Whether `error` says the server is unreachable or going away rather than
+/// that the statement was wrong. diesel-async reports a broken socket as
+/// `UnableToSendCommand`/`ClosedConnection`; a server shutting down or a
+/// database dropped under us ends the session with an admin-shutdown message
+/// (SQLSTATE class 57), which diesel only exposes as text.
+fn is_connection_failure(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection, _) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message();
+            ["terminating connection", "shutting down", "starting up", "too many clients"]
+                .iter()
+                .any(|sign| message.contains(sign))
+        }
+        _ => false,
+    }
 }
 
 /// Whether the server answers a trivial query.
