@@ -6,15 +6,28 @@ use infrastructure::config::Config;
 use infrastructure::telemetry;
 use std::process::ExitCode;
 
-/// The configuration, or `None` after printing why it is unusable.
-pub fn configure() -> Option<Config> {
-    match Config::from_env() {
-        Ok(config) => {
+/// The configuration, or `None` after printing why it is unusable. With
+/// `key_file`, an unset `JWT_SECRET_KEY` is read from that file (created once):
+/// only for `social`, one process with nothing to share; the served binaries
+/// pass `None` because every instance must be given the same key.
+pub fn configure(key_file: Option<&'static str>) -> Option<Config> {
+    let config = match key_file {
+        None => Config::from_env().map(|config| (config, false)).map_err(anyhow::Error::from),
+        Some(path) => Config::from_env_or_key_file(std::path::Path::new(path)),
+    };
+    match config {
+        Ok((config, generated)) => {
             telemetry::init();
+            if generated {
+                tracing::info!(
+                    path = key_file.unwrap_or_default(),
+                    "JWT_SECRET_KEY unset: generated a signing key, kept for next runs"
+                );
+            }
             Some(config)
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{e:#}");
             None
         }
     }

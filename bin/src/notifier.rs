@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Some(config) = boot::configure() else { return ExitCode::FAILURE };
+    let Some(config) = boot::configure(None) else { return ExitCode::FAILURE };
     let Some(notifier) = boot::started(NotifierApp::build(config).await) else { return ExitCode::FAILURE };
     tracing::info!(port = notifier.port(), "notifier listening");
     let stopper = notifier.stopper();

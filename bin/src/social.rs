@@ -7,9 +7,12 @@ use infrastructure::app::Application;
 use infrastructure::notifier::NotifierApp;
 use std::process::ExitCode;
 
+/// Where `social` keeps its signing key when `JWT_SECRET_KEY` is not set.
+const KEY_FILE: &str = "./data/jwt-secret";
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Some(config) = boot::configure() else { return ExitCode::FAILURE };
+    let Some(config) = boot::configure(Some(KEY_FILE)) else { return ExitCode::FAILURE };
     let started = async {
         let api = Application::build(config.clone()).await?;
         let notifier = NotifierApp::build(config).await?;

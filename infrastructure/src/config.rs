@@ -113,6 +113,82 @@ pub fn database_url_from_env() -> Result<String, ConfigError> {
 /// A JWT secret shorter than this is refused (HS256 wants 256 bits).
 const MIN_JWT_SECRET_BYTES: usize = 32;
 
+/// The placeholder that earlier versions of `.env.example` shipped: anyone who
+/// has read the repository knows it, so a token signed with it proves nothing.
+const KNOWN_PLACEHOLDERS: [&str; 1] = ["change-me-to-at-least-32-random-bytes-please"];
+
+/// Refuses keys that anyone could guess: short ones, published placeholders,
+/// and keys made of a handful of repeated characters.
+fn check_jwt_secret(key: &str) -> Result<(), ConfigError> {
+    let refuse = |problem: &str| Err(ConfigError { variable: "JWT_SECRET_KEY", problem: problem.to_owned() });
+    if key.len() < MIN_JWT_SECRET_BYTES {
+        return refuse("must be at least 32 bytes");
+    }
+    let lowered = key.to_ascii_lowercase();
+    if KNOWN_PLACEHOLDERS.contains(&lowered.as_str())
+        || lowered.starts_with("change-me")
+        || lowered.starts_with("changeme")
+    {
+        return refuse("is a published placeholder; generate a key (e.g. openssl rand -hex 32)");
+    }
+    let distinct = key.bytes().collect::<std::collections::BTreeSet<_>>().len();
+    if distinct < 5 {
+        return refuse("is too repetitive to be secret; generate a key (e.g. openssl rand -hex 32)");
+    }
+    Ok(())
+}
+
+/// The signing key kept in `path`, created (64 hex digits from the OS's
+/// random source, mode 0600) the first time. This is how `social` runs with no
+/// configuration: one key per data directory, stable across restarts.
+///
+/// # Errors
+/// When the file cannot be read or created, or holds a key that
+/// [`Config::from_source`] would refuse. The flag says whether it was created now.
+pub fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<(SecretString, bool)> {
+    use anyhow::Context;
+    use std::io::Write;
+    match std::fs::read_to_string(path) {
+        Ok(key) => {
+            let key = key.trim().to_owned();
+            check_jwt_secret(&key).with_context(|| format!("the key in {}", path.display()))?;
+            return Ok((SecretString::from(key), false));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let key = hex::encode(rand::random::<[u8; 32]>());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(key.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+            Ok((SecretString::from(key), true))
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_key(path),
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+/// A source that answers `JWT_SECRET_KEY` from a key file when the
+/// environment does not set it.
+pub struct WithKey<'a> {
+    pub inner: &'a dyn Source,
+    pub key: SecretString,
+}
+
+impl Source for WithKey<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.inner.get(name).or_else(|| (name == "JWT_SECRET_KEY").then(|| self.key.expose_secret().to_owned()))
+    }
+}
+
 impl Config {
     /// Reads the process environment (after `.env`, if present).
     ///
@@ -124,6 +200,23 @@ impl Config {
         Self::from_source(&Environment)
     }
 
+    /// Like [`Config::from_env`], but an unset `JWT_SECRET_KEY` is taken from
+    /// the key file at `path` (created on first use). The flag says whether the
+    /// key was generated now.
+    ///
+    /// # Errors
+    /// The first variable that is missing or invalid, or a key file that
+    /// cannot be read or created.
+    pub fn from_env_or_key_file(path: &std::path::Path) -> anyhow::Result<(Self, bool)> {
+        // A missing .env is normal outside development.
+        let _ = dotenvy::dotenv();
+        if Environment.get("JWT_SECRET_KEY").is_some() {
+            return Ok((Self::from_source(&Environment)?, false));
+        }
+        let (key, generated) = load_or_create_key(path)?;
+        Ok((Self::from_source(&WithKey { inner: &Environment, key })?, generated))
+    }
+
     /// # Errors
     /// The first variable that is missing or invalid.
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
@@ -131,9 +224,7 @@ impl Config {
         let jwt_secret_key = source
             .get("JWT_SECRET_KEY")
             .ok_or(ConfigError { variable: "JWT_SECRET_KEY", problem: "is required (at least 32 bytes)".into() })?;
-        if jwt_secret_key.len() < MIN_JWT_SECRET_BYTES {
-            return Err(ConfigError { variable: "JWT_SECRET_KEY", problem: "must be at least 32 bytes".into() });
-        }
+        check_jwt_secret(&jwt_secret_key)?;
         let database_url = database_url(&read)?;
         let amqp_url = read.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
         if !(amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://")) {
@@ -225,6 +316,36 @@ mod tests {
         assert_eq!(err.variable, "JWT_SECRET_KEY");
         let err = Config::from_source(&HashMap::from([("JWT_SECRET_KEY", "short")])).unwrap_err();
         assert_eq!(err.variable, "JWT_SECRET_KEY");
+    }
+
+    #[test]
+    fn placeholder_and_repetitive_keys_are_refused() {
+        for key in
+            ["change-me-to-at-least-32-random-bytes-please", "CHANGE-ME-please-0123456789abcdef", &"a".repeat(64)]
+        {
+            let err = Config::from_source(&HashMap::from([("JWT_SECRET_KEY", key)])).unwrap_err();
+            assert_eq!(err.variable, "JWT_SECRET_KEY", "{key}");
+        }
+    }
+
+    #[test]
+    fn a_key_file_is_created_once_private_and_then_reused() {
+        let dir = std::env::temp_dir().join(format!("social-key-{}", uuid::Uuid::now_v7().simple()));
+        let path = dir.join("jwt-secret");
+        let (first, created) = load_or_create_key(&path).unwrap();
+        let (second, created_again) = load_or_create_key(&path).unwrap();
+        assert!(created && !created_again);
+        assert_eq!(first.expose_secret(), second.expose_secret());
+        assert_eq!(first.expose_secret().len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let source = HashMap::new();
+        let config = Config::from_source(&WithKey { inner: &source, key: first }).unwrap();
+        assert_eq!(config.jwt_secret_key.expose_secret(), second.expose_secret());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
     if database && broker {
         HttpResponse::Ok().json(json!({"status": "ready", "checks": checks}))
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "checks": checks}))
+        HttpResponse::ServiceUnavailable()
+            .insert_header((actix_web::http::header::RETRY_AFTER, 5))
+            .json(json!({"status": "unavailable", "checks": checks}))
     }
 }

@@ -114,7 +114,8 @@ pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
     spawn_owning(&format!("test_{}", uuid::Uuid::now_v7().simple()), overrides).await
 }
 
-async fn spawn_owning(database: &str, overrides: &[(&str, &str)]) -> TestApp {
+/// Starts an api with extra settings that owns (and will drop) `database`.
+pub async fn spawn_owning(database: &str, overrides: &[(&str, &str)]) -> TestApp {
     let mut app = spawn_on(database, overrides).await;
     app.owns_database = true;
     app

@@ -12,6 +12,7 @@ mod helpers;
 mod live;
 mod metrics;
 mod notifications;
+mod outage;
 mod outbox;
 mod posts;
 mod relay;

@@ -1,0 +1,118 @@
+//! A database that stops answering: requests that need it answer 503
+//! `unavailable` with `Retry-After` (never 500), readiness fails, and
+//! everything works again once it is back, without restarting the api.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use crate::helpers::{assert_problem, spawn_owning, spawn_with};
+
+/// A TCP relay in front of PostgreSQL that the test can cut: while it is
+/// down, open sessions are torn down and new ones are closed at once, which is
+/// what the api sees when the server stops.
+struct Switch {
+    port: u16,
+    down: Arc<AtomicBool>,
+    sessions: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Switch {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let sessions: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (flag, open) = (Arc::clone(&down), Arc::clone(&sessions));
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if flag.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection closes at once
+                }
+                let session = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect("127.0.0.1:5432").await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                open.lock().await.push(session);
+            }
+        });
+        Self { port, down, sessions }
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    async fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for session in self.sessions.lock().await.drain(..) {
+            session.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_answers_503_unavailable_and_recovers_without_a_restart() {
+    let switch = Switch::start().await;
+    let database = format!("test_{}", uuid::Uuid::now_v7().simple());
+    let url = switch.url(&database);
+    let app = spawn_owning(&database, &[("DATABASE_URL", url.as_str())]).await;
+    let alice = app.signed_in("alice").await;
+    let post = |content: &'static str| {
+        app.post("/api/v1/posts").bearer_auth(&alice.access).json(&json!({"content": content})).send()
+    };
+    assert_eq!(post("before").await.unwrap().status(), StatusCode::CREATED);
+
+    switch.cut().await;
+    let response = post("during").await.unwrap();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() > 0), "Retry-After");
+    let response = app.get(&format!("/api/v1/users/{}", alice.id)).bearer_auth(&alice.access).send().await.unwrap();
+    assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let ready = app.get("/health/ready").send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.headers().contains_key("retry-after"));
+
+    switch.restore();
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        status = post("after").await.unwrap().status();
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "while recovering");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::CREATED, "posting works again once the database is back");
+    let page = app.get_json(&alice, &format!("/api/v1/users/{}/posts", alice.id)).await;
+    let contents: Vec<&str> = page["data"].as_array().unwrap().iter().map(|p| p["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, ["after", "before"]);
+}
+
+#[tokio::test]
+async fn a_dropped_database_answers_503_not_500() {
+    let app = spawn_with(&[]).await;
+    let alice = app.signed_in("alice").await;
+    let (client, connection) =
+        tokio_postgres::connect("postgres://postgres@127.0.0.1:5432/postgres", tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(&format!("DROP DATABASE \"{}\" WITH (FORCE)", app.database)).await.unwrap();
+    let response = app
+        .post("/api/v1/posts")
+        .bearer_auth(&alice.access)
+        .json(&json!({"content": "into the void"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+}
