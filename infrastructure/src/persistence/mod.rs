@@ -116,8 +116,12 @@ async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
         let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
         match client.batch_execute(&create).await {
             Ok(()) => tracing::info!(database = %name, "created database"),
-            // Another process created it between our check and our CREATE.
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            // Another process created it between our check and our CREATE: PostgreSQL
+            // reports that as duplicate_database, or, when both CREATEs run at
+            // once, as a unique violation on its catalog.
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+                    || e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {}
             Err(e) => return Err(e).context("creating the database"),
         }
     }

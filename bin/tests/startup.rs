@@ -1,0 +1,219 @@
+//! The binaries as an operator starts them: several at once on a fresh
+//! database, with a published key, and `social` with no key at all.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it breaks")]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+const KEY: &str = "startup-test-key-0123456789abcdef0123456789";
+
+/// Kills its processes, drops its database and removes its exchange when dropped.
+struct Scratch {
+    database: String,
+    children: Vec<Child>,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self { database: format!("test_{}", uuid::Uuid::now_v7().simple()), children: Vec::new() }
+    }
+
+    fn url(&self) -> String {
+        format!("{SERVER}/{}", self.database)
+    }
+
+    fn exchange(&self) -> String {
+        format!("test.{}", self.database)
+    }
+
+    /// A command for `binary` on this database, exchange and free ports.
+    fn command(&self, binary: &str) -> (Command, u16, u16) {
+        let (api, ws) = (free_port(), free_port());
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DATABASE_URL", self.url())
+            .env("AMQP_EXCHANGE", self.exchange())
+            .env("SERVER_ADDRESS", "127.0.0.1")
+            .env("SERVER_PORT", api.to_string())
+            .env("WEBSOCKET_PORT", ws.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Ok(amqp) = std::env::var("TEST_AMQP_URL") {
+            command.env("AMQP_URL", amqp);
+        }
+        (command, api, ws)
+    }
+
+    fn spawn(&mut self, mut command: Command) {
+        self.children.push(command.spawn().unwrap());
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let (database, exchange) = (self.database.clone(), self.exchange());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let (client, connection) =
+                    tokio_postgres::connect(&format!("{SERVER}/postgres"), tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(connection);
+                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).await;
+                let _ = remove_exchange(&exchange).await;
+            });
+        })
+        .join();
+    }
+}
+
+async fn remove_exchange(exchange: &str) -> Result<(), lapin::Error> {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let url = std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let queues = ["dead", "webhooks.events", "webhooks.deliver", "webhooks.dead"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain((1..=4).map(|n| format!("webhooks.retry.{n}")));
+    for queue in queues {
+        channel.queue_delete(format!("{exchange}.{queue}").as_str().into(), QueueDeleteOptions::default()).await?;
+    }
+    for name in [format!("{exchange}.dead"), exchange.to_owned()] {
+        channel.exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default()).await?;
+    }
+    connection.close(200, "done".into()).await
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits (30 s at most) for `/health/ready` on `port`; `false` if `child` exits first.
+async fn ready(port: u16, child: &mut Child) -> bool {
+    for _ in 0..300 {
+        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/health/ready")).await
+            && response.status().is_success()
+        {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn instances_started_together_on_a_fresh_database_all_come_up() {
+    let mut scratch = Scratch::new();
+    let binaries = [env!("CARGO_BIN_EXE_api"), env!("CARGO_BIN_EXE_api"), env!("CARGO_BIN_EXE_notifier")];
+    let mut ports = Vec::new();
+    for binary in binaries {
+        let (mut command, api, ws) = scratch.command(binary);
+        command.env("JWT_SECRET_KEY", KEY);
+        ports.push(if binary.ends_with("notifier") { ws } else { api });
+        scratch.spawn(command);
+    }
+    for (index, port) in ports.into_iter().enumerate() {
+        assert!(ready(port, &mut scratch.children[index]).await, "instance {index} ({}) came up", binaries[index]);
+    }
+}
+
+fn run_briefly(mut command: Command) -> Output {
+    command.stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn every_binary_refuses_the_published_placeholder_key() {
+    let scratch = Scratch::new();
+    for binary in [env!("CARGO_BIN_EXE_api"), env!("CARGO_BIN_EXE_notifier"), env!("CARGO_BIN_EXE_social")] {
+        let (mut command, _, _) = scratch.command(binary);
+        command.env("JWT_SECRET_KEY", "change-me-to-at-least-32-random-bytes-please");
+        let output = run_briefly(command);
+        assert!(!output.status.success(), "{binary} started with the placeholder");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("JWT_SECRET_KEY"), "{stderr}");
+    }
+}
+
+#[test]
+fn the_served_binaries_refuse_to_start_without_a_key() {
+    let scratch = Scratch::new();
+    for binary in [env!("CARGO_BIN_EXE_api"), env!("CARGO_BIN_EXE_notifier")] {
+        let (command, _, _) = scratch.command(binary);
+        let output = run_briefly(command);
+        assert!(!output.status.success());
+        assert!(String::from_utf8_lossy(&output.stderr).contains("JWT_SECRET_KEY"));
+    }
+}
+
+async fn login_token(port: u16) -> String {
+    let client = reqwest::Client::new();
+    let credentials = serde_json::json!({"username": "alice", "password": "correct horse"});
+    let base = format!("http://127.0.0.1:{port}/api/v1/auth");
+    let _ = client.post(format!("{base}/register")).json(&credentials).send().await.unwrap();
+    let tokens: serde_json::Value =
+        client.post(format!("{base}/login")).json(&credentials).send().await.unwrap().json().await.unwrap();
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn me_status(port: u16, token: &str) -> reqwest::StatusCode {
+    let url = format!("http://127.0.0.1:{port}/api/v1/users/me");
+    reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn social_without_a_key_generates_one_privately_and_keeps_it_across_restarts() {
+    let mut scratch = Scratch::new();
+    let home = std::env::temp_dir().join(format!("social-home-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&home).unwrap();
+    let start = |scratch: &mut Scratch| {
+        let (mut command, api, _) = scratch.command(env!("CARGO_BIN_EXE_social"));
+        command.current_dir(&home);
+        scratch.spawn(command);
+        api
+    };
+
+    let port = start(&mut scratch);
+    assert!(ready(port, scratch.children.last_mut().unwrap()).await, "social came up without a key");
+    let key_file = home.join("data/jwt-secret");
+    assert_key_is_private(&key_file);
+    let token = login_token(port).await;
+    assert_eq!(me_status(port, &token).await, reqwest::StatusCode::OK);
+
+    let mut first = scratch.children.pop().unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let port = start(&mut scratch);
+    assert!(ready(port, scratch.children.last_mut().unwrap()).await, "social came back");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key, "the key is kept");
+    assert_eq!(me_status(port, &token).await, reqwest::StatusCode::OK, "tokens survive a restart");
+    drop(scratch);
+    std::fs::remove_dir_all(home).unwrap();
+}
+
+fn assert_key_is_private(path: &Path) {
+    let key = std::fs::read_to_string(path).unwrap();
+    assert_eq!(key.len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
