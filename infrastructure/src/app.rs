@@ -15,7 +15,7 @@ use crate::messaging::{self, Broker, Relay};
 use crate::persistence::outbox::{AUTH_REVOKED, Outbox, USER_DELETED};
 use crate::persistence::{self, PgActivity, PgPool, PgRevocationStore, PgWebhookRepository};
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
-use crate::storage::LocalAvatarStorage;
+use crate::storage::{DecodeLimits, LocalAvatarStorage};
 use crate::webhooks::{Pipeline, PublicUrlGuard};
 use crate::wire::PublicUrls;
 
@@ -59,7 +59,10 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
             chrono::Duration::seconds(config.jwt_ttl_seconds.into()),
         ),
         revocations: revocations.clone(),
-        avatars: LocalAvatarStorage::new(config.media_dir.clone())?,
+        avatars: LocalAvatarStorage::new(
+            config.media_dir.clone(),
+            DecodeLimits { max_pixels: config.avatar_max_pixels, decoders: config.avatar_decoders },
+        )?,
         activity: PgActivity::start(pool.clone()),
         webhooks: PgWebhookRepository::new(pool.clone()),
         url_guard: PublicUrlGuard::new(config.webhook_allow_private),

@@ -38,6 +38,10 @@ pub struct Config {
     pub admin: Option<(Username, Password)>,
     pub post_daily_limit: u32,
     pub avatar_max_bytes: u64,
+    /// Uploads announcing more pixels are refused before decoding.
+    pub avatar_max_pixels: u64,
+    /// Uploads decoded at once; more answer 503 `busy`.
+    pub avatar_decoders: usize,
     pub media_dir: PathBuf,
     pub public_base_url: Option<String>,
     pub webhook_max_retry: u32,
@@ -98,6 +102,11 @@ fn database_url(read: &Reader<'_>) -> Result<String, ConfigError> {
     } else {
         Err(ConfigError { variable: "DATABASE_URL", problem: "must start with postgres://".into() })
     }
+}
+
+/// The cores this process may use: the default of every "one per core" bound.
+fn cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
 }
 
 /// Only `DATABASE_URL` (after `.env`), for commands that need nothing else.
@@ -267,6 +276,8 @@ impl Config {
             admin,
             post_daily_limit: read.parsed("POST_DAILY_LIMIT", 100)?,
             avatar_max_bytes: read.parsed("AVATAR_MAX_BYTES", 2_097_152)?,
+            avatar_max_pixels: read.bounded("AVATAR_MAX_PIXELS", 25_000_000, 1)?.into(),
+            avatar_decoders: read.bounded("AVATAR_DECODERS", cores(), 1)? as usize,
             media_dir: PathBuf::from(read.text("MEDIA_DIR", "./data/media")),
             public_base_url,
             webhook_max_retry: read.parsed("WEBHOOK_MAX_RETRY", 5)?,

@@ -107,3 +107,71 @@ async fn an_upload_without_a_file_part_or_token_is_refused() {
     let escape = app.get("/media/..%2F..%2Fetc%2Fpasswd").send().await.unwrap();
     assert_eq!(escape.status(), StatusCode::NOT_FOUND);
 }
+
+/// CRC-32 (IEEE) of a PNG chunk's type and data.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffff_u32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    let mut out = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32(&body).to_be_bytes());
+    out
+}
+
+/// A PNG whose header announces `side` x `side` RGB pixels, followed by pixel
+/// data that does not decode: only a server that judges the header before
+/// decoding can tell it is too big rather than broken.
+fn announced_png(side: u32) -> Vec<u8> {
+    let mut header = side.to_be_bytes().to_vec();
+    header.extend_from_slice(&side.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &header));
+    png.extend(chunk(b"IDAT", &[0x78, 0x9c, 0xff, 0xff, 0xff, 0xff]));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
+#[tokio::test]
+async fn an_image_announcing_more_pixels_than_the_limit_is_refused_with_422_before_decoding() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let response = upload(&app, &alice, "bomb.png", announced_png(5700)).await;
+    let body = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["errors"]["file"][0].as_str().unwrap().contains("5700x5700"), "{body}");
+    assert!(stored_files(&app).is_empty());
+}
+
+#[tokio::test]
+async fn uploads_beyond_the_decoding_slots_answer_503_busy_at_once() {
+    let app = spawn_with(&[("AVATAR_DECODERS", "1")]).await;
+    let alice = app.signed_in("alice").await;
+    let image = png(1500, 1500);
+    let uploads = (0..6).map(|_| upload(&app, &alice, "big.png", image.clone()));
+    let responses = futures::future::join_all(uploads).await;
+    let mut busy = 0;
+    let mut stored = 0;
+    for response in responses {
+        match response.status() {
+            StatusCode::OK => stored += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(response.headers().contains_key("retry-after"));
+                assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, "busy").await;
+                busy += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(stored >= 1 && busy >= 1, "stored {stored}, busy {busy}");
+}
