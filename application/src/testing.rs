@@ -424,6 +424,8 @@ pub struct InMemoryContent {
     pub notifications: Mutex<Vec<domain::Notification>>,
     pub outbox: Mutex<Vec<domain::Envelope>>,
     keys: Mutex<HashMap<KeyOwner, (domain::PostId, DateTime<Utc>)>>,
+    /// Posts created per author and day, deleted ones included.
+    created: Mutex<HashMap<(UserId, chrono::NaiveDate), u32>>,
 }
 
 impl InMemoryContent {
@@ -451,10 +453,12 @@ impl PostRepository for InMemoryContent {
             return Ok(CreatePostOutcome::Replayed(first));
         }
         if let Some(quota) = quota {
-            let today = posts.iter().filter(|p| p.author.id == author && p.created_at >= quota.since).count();
-            if today >= quota.limit as usize {
+            let mut created = self.created.lock().unwrap();
+            let today = created.entry((author, quota.since.date_naive())).or_default();
+            if *today >= quota.limit {
                 return Ok(CreatePostOutcome::QuotaExceeded);
             }
+            *today += 1;
         }
         if let Some(key) = key {
             keys.insert((author, key.key), (new.post.id, new.post.created_at));
@@ -518,9 +522,18 @@ impl FollowRepository for InMemoryContent {
             return Ok(false);
         }
         follows.push(new.follow);
-        self.notifications.lock().unwrap().push(new.notification);
+        self.notifications.lock().unwrap().extend(new.notification);
         self.outbox.lock().unwrap().extend(new.events);
         Ok(true)
+    }
+
+    async fn follow_notified_since(&self, follow: domain::Follow, since: DateTime<Utc>) -> Result<bool, PortError> {
+        Ok(self.notifications.lock().unwrap().iter().any(|n| {
+            n.kind == domain::NotificationKind::Follow
+                && n.recipient == follow.followee()
+                && n.actor.id == follow.follower()
+                && n.created_at >= since
+        }))
     }
 
     async fn unfollow(&self, follow: domain::Follow, event: domain::Envelope) -> Result<bool, PortError> {

@@ -1,7 +1,7 @@
 //! The binaries as an operator starts them: several at once on a fresh
 //! database, with a published key, and `social` with no key at all.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it breaks")]
+#![expect(clippy::unwrap_used, reason = "a test fails loudly where it breaks")]
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -3,7 +3,7 @@
 pub mod ports;
 mod service;
 
-pub use service::FollowService;
+pub use service::{FOLLOW_NOTICE_WINDOW, FollowService};
 
 #[cfg(test)]
 mod tests;

@@ -1,17 +1,20 @@
 //! What the follow use cases need from persistence.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use domain::{Envelope, Follow, Notification, UserId};
 
 use crate::PortError;
 use crate::paging::{Page, PageRequest};
 use crate::ports::Profile;
 
-/// A new follow with what it writes when it is new.
+/// A new follow with what it writes when it is new: its notification, unless
+/// the follower already notified the followee recently.
 #[derive(Debug, Clone)]
 pub struct NewFollow {
     pub follow: Follow,
-    pub notification: Notification,
+    pub created_at: DateTime<Utc>,
+    pub notification: Option<Notification>,
     pub events: Vec<Envelope>,
 }
 
@@ -31,6 +34,13 @@ pub trait FollowRepository: Send + Sync {
     /// # Errors
     /// Only `PortError::Unknown`.
     async fn follow(&self, new: NewFollow) -> Result<bool, PortError>;
+
+    /// Whether the followee of `follow` got a follow notification from its
+    /// follower created at or after `since`.
+    ///
+    /// # Errors
+    /// Only `PortError::Unknown`.
+    async fn follow_notified_since(&self, follow: Follow, since: DateTime<Utc>) -> Result<bool, PortError>;
 
     /// Removes the follow and stores `event` in one transaction; `false`, with
     /// nothing written, when there was none.

@@ -7,6 +7,9 @@ use crate::paging::{Page, PageRequest};
 use crate::ports::{AccessClaims, Clock, UserRepository};
 use crate::{ApplicationError, AuthFailure};
 
+/// A follower notifies the same user of a follow at most once in this window.
+pub const FOLLOW_NOTICE_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
 /// Following and unfollowing; follower lists.
 pub struct FollowService {
     users: Arc<dyn UserRepository>,
@@ -21,7 +24,8 @@ impl FollowService {
     }
 
     /// Follows `target`. Idempotent: following again changes nothing and
-    /// notifies no one.
+    /// notifies no one; following again after unfollowing notifies only if
+    /// the last follow notification to `target` is older than a day.
     ///
     /// # Errors
     /// `Validation` on oneself, `NotFound("user")` for an unknown target, or `Unknown`.
@@ -36,19 +40,23 @@ impl FollowService {
             .await?
             .ok_or(ApplicationError::Unauthorized(AuthFailure::TokenRevoked))?;
         let now = self.clock.now();
-        let notification = Notification {
-            id: Uuid::now_v7(),
-            recipient: target,
-            actor,
-            kind: NotificationKind::Follow,
-            created_at: now,
-            read: false,
+        let mut events = vec![Envelope::new(DomainEvent::FollowCreated(follow), now)];
+        // Unfollowing and following again must not become a way to ping someone.
+        let notification = if self.follows.follow_notified_since(follow, now - FOLLOW_NOTICE_WINDOW).await? {
+            None
+        } else {
+            let notification = Notification {
+                id: Uuid::now_v7(),
+                recipient: target,
+                actor,
+                kind: NotificationKind::Follow,
+                created_at: now,
+                read: false,
+            };
+            events.push(Envelope::new(DomainEvent::NotificationCreated(notification.clone()), now));
+            Some(notification)
         };
-        let events = vec![
-            Envelope::new(DomainEvent::FollowCreated(follow), now),
-            Envelope::new(DomainEvent::NotificationCreated(notification.clone()), now),
-        ];
-        self.follows.follow(NewFollow { follow, notification, events }).await?;
+        self.follows.follow(NewFollow { follow, created_at: now, notification, events }).await?;
         Ok(())
     }
 

@@ -41,7 +41,8 @@ pub struct IdempotencyKey {
     pub not_before: DateTime<Utc>,
 }
 
-/// At most `limit` posts per author since `since`.
+/// At most `limit` posts created per author on the UTC day that starts at
+/// `since`; deleting a post does not give its slot back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DailyQuota {
     pub limit: u32,

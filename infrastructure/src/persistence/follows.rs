@@ -4,18 +4,19 @@ use application::PortError;
 use application::paging::{Page, PageRequest};
 use application::ports::{FollowEntry, FollowRepository, NewFollow};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use domain::{Envelope, Follow, UserId};
+use domain::{Envelope, Follow, NotificationKind, UserId};
 use shaku::Component;
 use uuid::Uuid;
 
 use super::outbox::Outbox;
 use super::posts::insert_notifications;
-use super::schema::follows;
+use super::schema::{follows, notifications};
 use super::users::load_profiles;
-use super::{PgPool, checkout, failed};
+use super::{PgPool, checkout, failed, first_id_at};
 
 #[derive(Component)]
 #[shaku(interface = crate::di::FollowRepositoryPort)]
@@ -91,13 +92,13 @@ impl FollowRepository for PgFollowRepository {
                         follows::id.eq(Uuid::now_v7()),
                         follows::follower_id.eq(new.follow.follower().as_uuid()),
                         follows::followee_id.eq(new.follow.followee().as_uuid()),
-                        follows::created_at.eq(new.notification.created_at),
+                        follows::created_at.eq(new.created_at),
                     ))
                     .on_conflict_do_nothing()
                     .execute(conn)
                     .await?;
                 if inserted > 0 {
-                    insert_notifications(conn, std::slice::from_ref(&new.notification)).await?;
+                    insert_notifications(conn, new.notification.as_slice()).await?;
                     self.outbox.append(conn, &new.events).await?;
                 }
                 Ok(inserted > 0)
@@ -114,6 +115,21 @@ impl FollowRepository for PgFollowRepository {
             Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => Ok(false),
             Err(e) => Err(failed("following")(e)),
         }
+    }
+
+    async fn follow_notified_since(&self, follow: Follow, since: DateTime<Utc>) -> Result<bool, PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        // The recipient's index range from `since` on, then a filter: a few rows.
+        diesel::select(diesel::dsl::exists(
+            notifications::table
+                .filter(notifications::recipient_id.eq(follow.followee().as_uuid()))
+                .filter(notifications::id.ge(first_id_at(since)))
+                .filter(notifications::actor_id.eq(follow.follower().as_uuid()))
+                .filter(notifications::kind.eq(NotificationKind::Follow.as_str())),
+        ))
+        .get_result(&mut conn)
+        .await
+        .map_err(failed("looking for a recent follow notification"))
     }
 
     #[tracing::instrument(skip_all, fields(follower = %follow.follower(), followee = %follow.followee()))]

@@ -186,6 +186,17 @@ fn is_connection_failure(error: &diesel::result::Error) -> bool {
     }
 }
 
+/// The smallest UUIDv7 of the millisecond `at`: `id >= this` selects rows
+/// created from `at` on, as an index range scan on an id column.
+pub(super) fn first_id_at(at: chrono::DateTime<chrono::Utc>) -> uuid::Uuid {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[6] = 0x70;
+    bytes[8] = 0x80;
+    uuid::Uuid::from_bytes(bytes)
+}
+
 /// Whether the server answers a trivial query.
 pub async fn is_ready(pool: &PgPool) -> bool {
     use diesel_async::RunQueryDsl;
@@ -193,4 +204,22 @@ pub async fn is_ready(pool: &PgPool) -> bool {
         return false;
     };
     diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use uuid::Uuid;
+
+    #[test]
+    fn the_first_id_of_a_millisecond_sorts_before_every_id_made_in_it() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
+        let bound = first_id_at(at);
+        assert_eq!(bound.get_version_num(), 7);
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, 1_795_305_600, 0);
+        assert!(Uuid::new_v7(ts) >= bound);
+        let earlier = uuid::Timestamp::from_unix(uuid::NoContext, 1_795_305_599, 999_000_000);
+        assert!(Uuid::new_v7(earlier) < bound);
+    }
 }

@@ -44,17 +44,6 @@ pub(super) struct PostRow {
     created_at: DateTime<Utc>,
 }
 
-/// The smallest UUIDv7 of the millisecond `at`: `id >= this` selects rows
-/// created from `at` on, as an index range scan on an id column.
-fn first_id_at(at: DateTime<Utc>) -> Uuid {
-    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
-    let mut bytes = [0u8; 16];
-    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
-    bytes[6] = 0x70;
-    bytes[8] = 0x80;
-    Uuid::from_bytes(bytes)
-}
-
 /// A stable 64-bit advisory-lock key per user (the random half of the UUIDv7).
 fn lock_key(user: UserId) -> i64 {
     let bytes = user.as_uuid().as_bytes();
@@ -128,14 +117,14 @@ impl PgPostRepository {
     ) -> diesel::QueryResult<Written> {
         let post = &new.post;
         let author = *post.author.id.as_uuid();
-        // One author's posts are written one at a time, so two concurrent
-        // requests cannot both pass the quota or both claim one key.
-        diesel::select(
-            sql::<Bool>("pg_advisory_xact_lock(").bind::<BigInt, _>(lock_key(post.author.id)).sql(") IS NULL"),
-        )
-        .execute(conn)
-        .await?;
         if let Some(key) = key {
+            // Requests with one author's key are written one at a time, so two
+            // concurrent requests cannot both claim it.
+            diesel::select(
+                sql::<Bool>("pg_advisory_xact_lock(").bind::<BigInt, _>(lock_key(post.author.id)).sql(") IS NULL"),
+            )
+            .execute(conn)
+            .await?;
             let first: Option<Uuid> = idempotency_keys::table
                 .filter(idempotency_keys::user_id.eq(author))
                 .filter(idempotency_keys::key.eq(&key.key))
@@ -148,16 +137,10 @@ impl PgPostRepository {
                 return Ok(Written::Replayed(first));
             }
         }
-        if let Some(quota) = quota {
-            let today: i64 = posts::table
-                .filter(posts::author_id.eq(author))
-                .filter(posts::id.ge(first_id_at(quota.since)))
-                .count()
-                .get_result(conn)
-                .await?;
-            if today >= i64::from(quota.limit) {
-                return Ok(Written::QuotaExceeded);
-            }
+        if let Some(quota) = quota
+            && !count_against(conn, author, quota).await?
+        {
+            return Ok(Written::QuotaExceeded);
         }
         diesel::insert_into(posts::table)
             .values((
@@ -221,6 +204,28 @@ pub(super) async fn insert_notifications(
         .collect();
     diesel::insert_into(notifications::table).values(rows).execute(conn).await?;
     Ok(())
+}
+
+/// Counts one more post of `author` for the quota's day, unless that would pass
+/// its limit; `false` then. The row lock of the upsert serializes one author's
+/// concurrent posts at this statement only, so no advisory lock is needed.
+async fn count_against(conn: &mut AsyncPgConnection, author: Uuid, quota: DailyQuota) -> diesel::QueryResult<bool> {
+    use super::schema::daily_post_counts as counts;
+    let limit = i32::try_from(quota.limit).unwrap_or(i32::MAX);
+    if limit == 0 {
+        return Ok(false);
+    }
+    let upsert = diesel::insert_into(counts::table)
+        .values((counts::user_id.eq(author), counts::day.eq(quota.since.date_naive()), counts::created.eq(1)))
+        .on_conflict((counts::user_id, counts::day))
+        .do_update()
+        .set(counts::created.eq(counts::created + 1));
+    let counted: Option<i32> = diesel::query_dsl::methods::FilterDsl::filter(upsert, counts::created.lt(limit))
+        .returning(counts::created)
+        .get_result(conn)
+        .await
+        .optional()?;
+    Ok(counted.is_some())
 }
 
 #[async_trait]
@@ -309,22 +314,5 @@ impl PostRepository for PgPostRepository {
             .map_err(failed("listing posts"))?;
         let posts = hydrate(&mut conn, rows).await?;
         Ok(Page::from_rows(posts, page.limit, |p| *p.id.as_uuid()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn the_first_id_of_a_millisecond_sorts_before_every_id_made_in_it() {
-        let at = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
-        let bound = first_id_at(at);
-        assert_eq!(bound.get_version_num(), 7);
-        let ts = uuid::Timestamp::from_unix(uuid::NoContext, 1_795_305_600, 0);
-        assert!(Uuid::new_v7(ts) >= bound);
-        let earlier = uuid::Timestamp::from_unix(uuid::NoContext, 1_795_305_599, 999_000_000);
-        assert!(Uuid::new_v7(earlier) < bound);
     }
 }

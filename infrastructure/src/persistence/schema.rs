@@ -132,8 +132,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     ws_tickets,
     user_activity,
-    webhooks
+    webhooks,
+    daily_post_counts
 );
+
+diesel::table! {
+    daily_post_counts (user_id, day) {
+        user_id -> Uuid,
+        day -> Date,
+        created -> Int4,
+    }
+}
 
 diesel::table! {
     user_activity (user_id, day) {

@@ -141,3 +141,21 @@ async fn deleting_a_user_removes_their_posts_follows_and_notifications() {
     assert_eq!((profile["followers_count"].as_u64(), profile["following_count"].as_u64()), (Some(0), Some(0)));
     assert_eq!(app.get_json(&bob, "/api/v1/timeline").await["data"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn following_unfollowing_and_following_again_notifies_once_a_day() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let bob = app.signed_in("bob").await;
+    let path = format!("/api/v1/users/{}/follow", bob.id);
+    for _ in 0..3 {
+        app.follow(&alice, &bob).await;
+        let response = app.delete(&path).bearer_auth(&alice.access).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    app.follow(&alice, &bob).await;
+    let notifications = app.get_json(&bob, "/api/v1/notifications").await;
+    assert_eq!(notifications["data"].as_array().unwrap().len(), 1, "{notifications}");
+    assert_eq!(app.outbox("notification.created").await, 1);
+    assert_eq!(app.outbox("follow.created").await, 4, "every follow still reaches the notifiers");
+}

@@ -177,6 +177,35 @@ async fn search_finds_words_and_any_typed_query_is_harmless() {
 }
 
 #[tokio::test]
+async fn deleting_a_post_does_not_give_its_quota_slot_back() {
+    let app = spawn_with(&[("POST_DAILY_LIMIT", "2")]).await;
+    let alice = app.signed_in("alice").await;
+    for n in 0..2 {
+        let post = app.publish(&alice, &format!("post {n}")).await;
+        let url = format!("/api/v1/posts/{}", post["id"].as_str().unwrap());
+        let deleted = app.delete(&url).bearer_auth(&alice.access).send().await.unwrap();
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    }
+    let response =
+        app.post("/api/v1/posts").bearer_auth(&alice.access).json(&json!({"content": "third"})).send().await.unwrap();
+    assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "quota_exceeded").await;
+}
+
+#[tokio::test]
+async fn concurrent_posts_never_pass_the_daily_quota() {
+    let app = spawn_with(&[("POST_DAILY_LIMIT", "5")]).await;
+    let alice = app.signed_in("alice").await;
+    let attempts = (0..12).map(|n| {
+        app.post("/api/v1/posts").bearer_auth(&alice.access).json(&json!({"content": format!("race {n}")})).send()
+    });
+    let statuses: Vec<StatusCode> =
+        futures::future::join_all(attempts).await.into_iter().map(|r| r.unwrap().status()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 7, "{statuses:?}");
+    assert_eq!(app.count("SELECT count(*) FROM posts").await, 5);
+}
+
+#[tokio::test]
 async fn the_daily_quota_answers_429_with_retry_after() {
     let app = spawn_with(&[("POST_DAILY_LIMIT", "3")]).await;
     let alice = app.signed_in("alice").await;
