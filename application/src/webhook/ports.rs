@@ -49,6 +49,9 @@ pub trait UrlGuard: Send + Sync {
     /// # Errors
     /// The reason, for a URL that MUST NOT be called: unparseable, not http(s),
     /// or resolving to a loopback, private, link-local or otherwise internal
-    /// address (unless the deployment allows private targets).
+    /// address (unless the deployment allows private targets). A host that
+    /// does not resolve MUST get the same reason as an internal one, and no
+    /// reason may depend on anything but the URL's text and that one outcome,
+    /// so registration cannot be used to probe the network or its DNS.
     async fn check(&self, url: &str) -> Result<(), String>;
 }

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-use application::ports::UrlGuard;
+use application::ports::Webhook;
 
 use crate::messaging::Broker;
 use crate::persistence::PgWebhookRepository;
@@ -125,6 +125,10 @@ impl Pipeline {
         max_attempts: u32,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
+            // Every name is resolved by the guard's resolver, which answers only
+            // addresses it has checked; a proxy would resolve names itself.
+            .dns_resolver(guard.resolver())
+            .no_proxy()
             .timeout(TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
@@ -283,22 +287,8 @@ impl Pipeline {
         }) else {
             return Ok(()); // deleted since, or not a job: nothing to do
         };
-        let outcome = match self.guard.check(&webhook.url).await {
-            Err(reason) => Err(reason),
-            Ok(()) => self
-                .client
-                .post(&webhook.url)
-                .header("content-type", "application/json")
-                .header("x-signature-256", signature(&webhook.secret, &delivery.data))
-                .header("x-event-id", &event_id)
-                .body(delivery.data.clone())
-                .send()
-                .await
-                .map_err(|e| format!("request failed: {e}"))
-                .and_then(|r| {
-                    if r.status().is_success() { Ok(()) } else { Err(format!("answered HTTP {}", r.status().as_u16())) }
-                }),
-        };
+        let outcome =
+            self.post(&webhook, &event_id, &delivery.data).await.map_err(|reason| redact(&reason, &webhook.url));
         let Err(reason) = outcome else {
             metrics::counter!("webhook_deliveries_total", "outcome" => "delivered").increment(1);
             return Ok(());
@@ -318,6 +308,75 @@ impl Pipeline {
             self.publish(channel, &dead_letters(&self.broker), &delivery.data, headers, &event_id).await
         }
     }
+}
+
+impl Pipeline {
+    /// One signed POST; the reason of a failure, which may quote parts of the URL.
+    async fn post(&self, webhook: &Webhook, event_id: &str, body: &[u8]) -> Result<(), String> {
+        // A name is checked by the client's resolver; an IP literal is not
+        // resolved, so it is checked here.
+        self.guard.target(&webhook.url)?;
+        let response = self
+            .client
+            .post(&webhook.url)
+            .header("content-type", "application/json")
+            .header("x-signature-256", signature(&webhook.secret, body))
+            .header("x-event-id", event_id)
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered HTTP {}", response.status().as_u16()))
+        }
+    }
+}
+
+/// Why a request failed, from the error's kind and cause chain. The error's
+/// own text names the URL, which may carry a token in its query: left out.
+fn describe(error: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<guard::Refused>() {
+            return guard::REFUSED.to_owned();
+        }
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    std::iter::once(kind.to_owned()).chain(causes).collect::<Vec<_>>().join(": ")
+}
+
+/// `reason` without the query, fragment or credentials of `url`, wherever
+/// they appear: failure reasons are logged and stored with dead letters,
+/// and receivers often authenticate with a token in the URL.
+fn redact(reason: &str, url: &str) -> String {
+    let mut secrets: Vec<&str> = Vec::new();
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if let Some((credentials, _)) = authority.rsplit_once('@') {
+            secrets.push(credentials);
+            secrets.extend(credentials.split(':'));
+        }
+    }
+    if let Some(at) = url.find(['?', '#']) {
+        secrets.push(&url[at..]);
+        secrets.extend(url[at + 1..].split(['&', '#', '=', '?']));
+    }
+    // Longest first, so a whole query goes before its parts; a part too
+    // short to be a secret would only mangle the reason.
+    secrets.retain(|s| s.len() >= 4);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.iter().fold(reason.to_owned(), |reason, secret| reason.replace(secret, "[redacted]"))
 }
 
 /// Moves every dead webhook job back to the delivery queue with its attempts
@@ -354,4 +413,37 @@ pub async fn replay_dead_letters(broker: &Broker) -> anyhow::Result<usize> {
         moved += 1;
     }
     Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_reason_keeps_no_query_fragment_or_credentials() {
+        let url = "https://hook-user:hunter22@example.com/in?token=s3cret-token&x=1#frag-ment";
+        let reason = format!("could not connect: {url}: token=s3cret-token; user hook-user pw hunter22 frag-ment");
+        let redacted = redact(&reason, url);
+        for secret in ["s3cret-token", "hunter22", "hook-user", "frag-ment", "?token"] {
+            assert!(!redacted.contains(secret), "{secret} in {redacted}");
+        }
+        assert!(redacted.starts_with("could not connect: https://[redacted]@example.com/in[redacted]"), "{redacted}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_is_described_without_its_url() {
+        let url = "http://127.0.0.1:1/hook?token=s3cret-token";
+        let error = reqwest::Client::new().post(url).send().await.unwrap_err();
+        let reason = describe(&error);
+        assert!(reason.starts_with("could not connect"), "{reason}");
+        assert!(!reason.contains("s3cret") && !reason.contains("127.0.0.1:1"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn a_name_refused_by_the_resolver_is_described_as_refused() {
+        let client =
+            reqwest::Client::builder().dns_resolver(PublicUrlGuard::new(false).resolver()).no_proxy().build().unwrap();
+        let error = client.post("http://localhost:1/hook?token=s3cret").send().await.unwrap_err();
+        assert_eq!(describe(&error), guard::REFUSED);
+    }
 }
