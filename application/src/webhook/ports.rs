@@ -26,11 +26,20 @@ impl std::fmt::Debug for Webhook {
 /// Storage of webhooks.
 #[async_trait]
 pub trait WebhookRepository: Send + Sync {
-    /// Stores a webhook for `owner` with a fresh random secret.
+    /// Stores a webhook for `owner` with a fresh random secret, unless `owner`
+    /// already has `limit` webhooks: then `None`. The count and the insert
+    /// MUST be atomic with respect to concurrent calls for the same owner, so
+    /// that simultaneous registrations cannot together exceed `limit`.
     ///
     /// # Errors
-    /// Only `PortError::Unknown`.
-    async fn create(&self, owner: UserId, url: &str, at: DateTime<Utc>) -> Result<Webhook, PortError>;
+    /// `PortError::Unavailable` when storage is unreachable, else `PortError::Unknown`.
+    async fn create(
+        &self,
+        owner: UserId,
+        url: &str,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Option<Webhook>, PortError>;
 
     /// # Errors
     /// Only `PortError::Unknown`.

@@ -192,3 +192,17 @@ async fn webhooks_are_listed_without_secrets_and_deleted_by_their_owner_only() {
     assert_eq!(app.delete(&path).bearer_auth(&alice.access).send().await.unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(app.get_json(&alice, "/api/v1/webhooks").await, json!([]));
 }
+
+#[tokio::test]
+async fn concurrent_registrations_stop_at_ten_webhooks_per_user() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let urls: Vec<String> = (0..20).map(|n| format!("http://127.0.0.1:9/{n}")).collect();
+    let attempts = urls.iter().map(|url| register(&app, &alice, url));
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts).await.iter().map(|r| r.status()).collect();
+
+    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY).count();
+    assert_eq!((created, refused), (10, 10), "{statuses:?}");
+    assert_eq!(app.get_json(&alice, "/api/v1/webhooks").await.as_array().unwrap().len(), 10);
+}
