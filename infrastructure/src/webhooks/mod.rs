@@ -8,8 +8,12 @@
 //! - `<exchange>.webhooks.retry.<n>`: waits `2^(n-1)` s, then dead-letters
 //!   back to `deliver`; after `WEBHOOK_MAX_RETRY` attempts a job goes to
 //! - `<exchange>.webhooks.dead`, whence `ctl dlq replay` republishes it.
+//! - `<exchange>.webhooks.wait`: a job whose webhook or user already has
+//!   its share of deliveries in flight waits there 1 s, then goes back to
+//!   `deliver`, with its attempt count unchanged.
 
 mod guard;
+mod slots;
 
 pub use guard::{PublicUrlGuard, PublicUrlGuardParameters};
 
@@ -45,8 +49,21 @@ const EVENT_ID: &str = "x-event-id";
 const ATTEMPT: &str = "x-attempt";
 /// How long one delivery may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// Jobs in flight per consumer.
+/// Events being expanded per consumer.
 const PREFETCH: u16 = 16;
+/// Deliveries in flight per api instance. Larger than the per-user share
+/// times a few users: only jobs holding a slot occupy it, since a job with
+/// no slot is put off at once.
+const DELIVER_PREFETCH: u16 = 64;
+/// Deliveries in flight to one webhook: a receiver that never answers holds
+/// two slots for `TIMEOUT`, and a healthy one is not serialised behind a
+/// single slow request.
+pub const PER_WEBHOOK: usize = 2;
+/// Deliveries in flight for one user's webhooks together (up to 10 of them):
+/// one user's tarpits cannot take more than this many slots.
+pub const PER_USER: usize = 4;
+/// How long a job without a slot waits before it is tried again.
+const WAIT_MS: i64 = 1000;
 
 fn queue(broker: &Broker, name: &str) -> String {
     format!("{}.webhooks.{name}", broker.exchange())
@@ -107,6 +124,7 @@ pub struct Pipeline {
     guard: PublicUrlGuard,
     max_attempts: u32,
     client: reqwest::Client,
+    slots: slots::Slots,
 }
 
 #[derive(Clone, Copy)]
@@ -134,7 +152,8 @@ impl Pipeline {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("social-webhooks/1")
             .build()?;
-        Ok(Self { broker, webhooks, guard, max_attempts: max_attempts.max(1), client })
+        let slots = slots::Slots::new(PER_WEBHOOK, PER_USER);
+        Ok(Self { broker, webhooks, guard, max_attempts: max_attempts.max(1), client, slots })
     }
 
     /// Starts both stages; they reconnect forever.
@@ -184,13 +203,24 @@ impl Pipeline {
             channel.queue_declare(retry.as_str().into(), durable, FieldTable::from(arguments)).await?;
         }
         channel.queue_declare(dead_letters(&self.broker).as_str().into(), durable, FieldTable::default()).await?;
+        let mut arguments = BTreeMap::new();
+        arguments.insert(ShortString::from("x-message-ttl"), AMQPValue::LongLongInt(WAIT_MS));
+        arguments.insert(ShortString::from("x-dead-letter-exchange"), AMQPValue::LongString("".into()));
+        arguments
+            .insert(ShortString::from("x-dead-letter-routing-key"), AMQPValue::LongString(deliver.as_str().into()));
+        let wait = queue(&self.broker, "wait");
+        channel.queue_declare(wait.as_str().into(), durable, FieldTable::from(arguments)).await?;
         Ok(())
     }
 
     async fn serve(self: Arc<Self>, channel: &Channel, stage: Stage) -> anyhow::Result<()> {
         self.declare(channel).await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+        let prefetch = match stage {
+            Stage::Expand => PREFETCH,
+            Stage::Deliver => DELIVER_PREFETCH,
+        };
+        channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
         let source = queue(
             &self.broker,
             match stage {
@@ -204,7 +234,8 @@ impl Pipeline {
         while let Some(delivery) = deliveries.next().await {
             let delivery = delivery?;
             let (pipeline, channel) = (Arc::clone(&self), channel.clone());
-            // Deliveries run side by side (up to the prefetch): a slow receiver does not hold up the others.
+            // Deliveries run side by side (up to the prefetch, and the slots of
+            // each webhook and user): a slow receiver does not hold up the others.
             tokio::spawn(async move {
                 let outcome = match stage {
                     Stage::Expand => pipeline.expand(&channel, &delivery).await,
@@ -287,8 +318,16 @@ impl Pipeline {
         }) else {
             return Ok(()); // deleted since, or not a job: nothing to do
         };
+        let Some(slot) = self.slots.try_take(webhook.id, *webhook.owner.as_uuid()) else {
+            // Waiting here would hold a prefetch place that other receivers'
+            // jobs need: park the job instead, its attempt count unchanged.
+            metrics::counter!("webhook_deliveries_total", "outcome" => "deferred").increment(1);
+            let headers = delivery.properties.headers().clone().unwrap_or_default().inner().clone();
+            return self.publish(channel, &queue(&self.broker, "wait"), &delivery.data, headers, &event_id).await;
+        };
         let outcome =
             self.post(&webhook, &event_id, &delivery.data).await.map_err(|reason| redact(&reason, &webhook.url));
+        drop(slot);
         let Err(reason) = outcome else {
             metrics::counter!("webhook_deliveries_total", "outcome" => "delivered").increment(1);
             return Ok(());
