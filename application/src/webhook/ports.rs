@@ -19,7 +19,9 @@ pub struct Webhook {
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Webhook").field("id", &self.id).field("url", &self.url).finish_non_exhaustive()
+        // The query and fragment often carry the receiver's token: not for logs.
+        let url = self.url.split(['?', '#']).next().unwrap_or_default();
+        f.debug_struct("Webhook").field("id", &self.id).field("url", &url).finish_non_exhaustive()
     }
 }
 
