@@ -648,11 +648,21 @@ pub struct InMemoryWebhooks {
 
 #[async_trait]
 impl WebhookRepository for InMemoryWebhooks {
-    async fn create(&self, owner: UserId, url: &str, at: DateTime<Utc>) -> Result<Webhook, PortError> {
+    async fn create(
+        &self,
+        owner: UserId,
+        url: &str,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Option<Webhook>, PortError> {
+        let mut rows = self.rows.lock().unwrap();
+        if rows.iter().filter(|w| w.owner == owner).count() >= limit {
+            return Ok(None);
+        }
         let webhook =
             Webhook { id: Uuid::now_v7(), owner, url: url.to_owned(), secret: "s".repeat(64), created_at: at };
-        self.rows.lock().unwrap().push(webhook.clone());
-        Ok(webhook)
+        rows.push(webhook.clone());
+        Ok(Some(webhook))
     }
 
     async fn list(&self, owner: UserId) -> Result<Vec<Webhook>, PortError> {

@@ -26,10 +26,10 @@ impl WebhookService {
     /// has 10 webhooks, or `Unknown`.
     pub async fn create(&self, caller: &AccessClaims, url: &str) -> Result<Webhook, ApplicationError> {
         self.guard.check(url).await.map_err(|why| ApplicationError::invalid("url", why))?;
-        if self.webhooks.list(caller.user_id).await?.len() >= MAX_WEBHOOKS {
-            return Err(ApplicationError::invalid("url", format!("at most {MAX_WEBHOOKS} webhooks per user")));
-        }
-        Ok(self.webhooks.create(caller.user_id, url, self.clock.now()).await?)
+        self.webhooks
+            .create(caller.user_id, url, self.clock.now(), MAX_WEBHOOKS)
+            .await?
+            .ok_or_else(|| ApplicationError::invalid("url", format!("at most {MAX_WEBHOOKS} webhooks per user")))
     }
 
     /// # Errors

@@ -38,3 +38,13 @@ fn only_the_owner_lists_and_deletes_a_webhook() {
     block_on(webhooks.delete(&alice, created.id)).unwrap();
     assert!(block_on(webhooks.list(&alice)).unwrap().is_empty());
 }
+
+#[test]
+fn a_webhook_prints_without_its_secret_or_query() {
+    let h = Harness::default();
+    let (alice, _) = h.signed_in("alice");
+    let created = block_on(h.webhooks().create(&alice, "https://example.com/in?token=t0ken#frag")).unwrap();
+    let printed = format!("{created:?}");
+    assert!(printed.contains("https://example.com/in"), "{printed}");
+    assert!(!printed.contains("t0ken") && !printed.contains("frag") && !printed.contains(&created.secret), "{printed}");
+}

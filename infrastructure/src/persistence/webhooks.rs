@@ -4,8 +4,10 @@ use application::PortError;
 use application::ports::{Webhook, WebhookRepository};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::sql_types::{Bool, Integer};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::UserId;
 use shaku::Component;
 use uuid::Uuid;
@@ -21,6 +23,17 @@ pub struct PgWebhookRepository {
 }
 
 type Row = (Uuid, Uuid, String, String, DateTime<Utc>);
+
+/// First key of the two-key advisory locks of webhook registration ("whk"):
+/// two-key locks never collide with the one-key locks used elsewhere.
+const LOCK_SPACE: i32 = 0x0077_686b;
+
+/// Second key: 32 bits of the random half of the user's UUIDv7. Two users
+/// sharing one only wait for each other's registration.
+fn lock_key(user: UserId) -> i32 {
+    let bytes = user.as_uuid().as_bytes();
+    i32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]])
+}
 
 fn to_webhook((id, owner, url, secret, created_at): Row) -> Webhook {
     Webhook { id, owner: UserId::from_uuid(owner), url, secret, created_at }
@@ -83,21 +96,49 @@ impl PgWebhookRepository {
 
 #[async_trait]
 impl WebhookRepository for PgWebhookRepository {
-    async fn create(&self, owner: UserId, url: &str, at: DateTime<Utc>) -> Result<Webhook, PortError> {
+    #[tracing::instrument(skip_all, fields(user_id = %owner))]
+    async fn create(
+        &self,
+        owner: UserId,
+        url: &str,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Option<Webhook>, PortError> {
         let mut conn = checkout(&self.pool).await?;
-        let row: Row = diesel::insert_into(webhooks::table)
-            .values((
-                webhooks::id.eq(Uuid::now_v7()),
-                webhooks::user_id.eq(owner.as_uuid()),
-                webhooks::url.eq(url),
-                webhooks::secret.eq(random_token()),
-                webhooks::created_at.eq(at),
-            ))
-            .returning(COLUMNS)
-            .get_result(&mut conn)
+        let row: Option<Row> = conn
+            .transaction(async |conn| {
+                // One owner's registrations are counted and inserted one at a
+                // time, so concurrent ones cannot all see room for one more.
+                diesel::select(
+                    sql::<Bool>("pg_advisory_xact_lock(")
+                        .bind::<Integer, _>(LOCK_SPACE)
+                        .sql(", ")
+                        .bind::<Integer, _>(lock_key(owner))
+                        .sql(") IS NULL"),
+                )
+                .execute(conn)
+                .await?;
+                let held: i64 =
+                    webhooks::table.filter(webhooks::user_id.eq(owner.as_uuid())).count().get_result(conn).await?;
+                if usize::try_from(held).unwrap_or(usize::MAX) >= limit {
+                    return Ok(None);
+                }
+                diesel::insert_into(webhooks::table)
+                    .values((
+                        webhooks::id.eq(Uuid::now_v7()),
+                        webhooks::user_id.eq(owner.as_uuid()),
+                        webhooks::url.eq(url),
+                        webhooks::secret.eq(random_token()),
+                        webhooks::created_at.eq(at),
+                    ))
+                    .returning(COLUMNS)
+                    .get_result(conn)
+                    .await
+                    .map(Some)
+            })
             .await
             .map_err(failed("creating a webhook"))?;
-        Ok(to_webhook(row))
+        Ok(row.map(to_webhook))
     }
 
     async fn list(&self, owner: UserId) -> Result<Vec<Webhook>, PortError> {

@@ -8,8 +8,12 @@
 //! - `<exchange>.webhooks.retry.<n>`: waits `2^(n-1)` s, then dead-letters
 //!   back to `deliver`; after `WEBHOOK_MAX_RETRY` attempts a job goes to
 //! - `<exchange>.webhooks.dead`, whence `ctl dlq replay` republishes it.
+//! - `<exchange>.webhooks.wait`: a job whose webhook or user already has
+//!   its share of deliveries in flight waits there 1 s, then goes back to
+//!   `deliver`, with its attempt count unchanged.
 
 mod guard;
+mod slots;
 
 pub use guard::{PublicUrlGuard, PublicUrlGuardParameters};
 
@@ -33,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-use application::ports::UrlGuard;
+use application::ports::Webhook;
 
 use crate::messaging::Broker;
 use crate::persistence::PgWebhookRepository;
@@ -45,8 +49,21 @@ const EVENT_ID: &str = "x-event-id";
 const ATTEMPT: &str = "x-attempt";
 /// How long one delivery may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// Jobs in flight per consumer.
+/// Events being expanded per consumer.
 const PREFETCH: u16 = 16;
+/// Deliveries in flight per api instance. Larger than the per-user share
+/// times a few users: only jobs holding a slot occupy it, since a job with
+/// no slot is put off at once.
+const DELIVER_PREFETCH: u16 = 64;
+/// Deliveries in flight to one webhook: a receiver that never answers holds
+/// two slots for `TIMEOUT`, and a healthy one is not serialised behind a
+/// single slow request.
+pub const PER_WEBHOOK: usize = 2;
+/// Deliveries in flight for one user's webhooks together (up to 10 of them):
+/// one user's tarpits cannot take more than this many slots.
+pub const PER_USER: usize = 4;
+/// How long a job without a slot waits before it is tried again.
+const WAIT_MS: i64 = 1000;
 
 fn queue(broker: &Broker, name: &str) -> String {
     format!("{}.webhooks.{name}", broker.exchange())
@@ -107,6 +124,7 @@ pub struct Pipeline {
     guard: PublicUrlGuard,
     max_attempts: u32,
     client: reqwest::Client,
+    slots: slots::Slots,
 }
 
 #[derive(Clone, Copy)]
@@ -125,12 +143,17 @@ impl Pipeline {
         max_attempts: u32,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
+            // Every name is resolved by the guard's resolver, which answers only
+            // addresses it has checked; a proxy would resolve names itself.
+            .dns_resolver(guard.resolver())
+            .no_proxy()
             .timeout(TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("social-webhooks/1")
             .build()?;
-        Ok(Self { broker, webhooks, guard, max_attempts: max_attempts.max(1), client })
+        let slots = slots::Slots::new(PER_WEBHOOK, PER_USER);
+        Ok(Self { broker, webhooks, guard, max_attempts: max_attempts.max(1), client, slots })
     }
 
     /// Starts both stages; they reconnect forever.
@@ -180,13 +203,24 @@ impl Pipeline {
             channel.queue_declare(retry.as_str().into(), durable, FieldTable::from(arguments)).await?;
         }
         channel.queue_declare(dead_letters(&self.broker).as_str().into(), durable, FieldTable::default()).await?;
+        let mut arguments = BTreeMap::new();
+        arguments.insert(ShortString::from("x-message-ttl"), AMQPValue::LongLongInt(WAIT_MS));
+        arguments.insert(ShortString::from("x-dead-letter-exchange"), AMQPValue::LongString("".into()));
+        arguments
+            .insert(ShortString::from("x-dead-letter-routing-key"), AMQPValue::LongString(deliver.as_str().into()));
+        let wait = queue(&self.broker, "wait");
+        channel.queue_declare(wait.as_str().into(), durable, FieldTable::from(arguments)).await?;
         Ok(())
     }
 
     async fn serve(self: Arc<Self>, channel: &Channel, stage: Stage) -> anyhow::Result<()> {
         self.declare(channel).await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+        let prefetch = match stage {
+            Stage::Expand => PREFETCH,
+            Stage::Deliver => DELIVER_PREFETCH,
+        };
+        channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
         let source = queue(
             &self.broker,
             match stage {
@@ -200,7 +234,8 @@ impl Pipeline {
         while let Some(delivery) = deliveries.next().await {
             let delivery = delivery?;
             let (pipeline, channel) = (Arc::clone(&self), channel.clone());
-            // Deliveries run side by side (up to the prefetch): a slow receiver does not hold up the others.
+            // Deliveries run side by side (up to the prefetch, and the slots of
+            // each webhook and user): a slow receiver does not hold up the others.
             tokio::spawn(async move {
                 let outcome = match stage {
                     Stage::Expand => pipeline.expand(&channel, &delivery).await,
@@ -283,22 +318,16 @@ impl Pipeline {
         }) else {
             return Ok(()); // deleted since, or not a job: nothing to do
         };
-        let outcome = match self.guard.check(&webhook.url).await {
-            Err(reason) => Err(reason),
-            Ok(()) => self
-                .client
-                .post(&webhook.url)
-                .header("content-type", "application/json")
-                .header("x-signature-256", signature(&webhook.secret, &delivery.data))
-                .header("x-event-id", &event_id)
-                .body(delivery.data.clone())
-                .send()
-                .await
-                .map_err(|e| format!("request failed: {e}"))
-                .and_then(|r| {
-                    if r.status().is_success() { Ok(()) } else { Err(format!("answered HTTP {}", r.status().as_u16())) }
-                }),
+        let Some(slot) = self.slots.try_take(webhook.id, *webhook.owner.as_uuid()) else {
+            // Waiting here would hold a prefetch place that other receivers'
+            // jobs need: park the job instead, its attempt count unchanged.
+            metrics::counter!("webhook_deliveries_total", "outcome" => "deferred").increment(1);
+            let headers = delivery.properties.headers().clone().unwrap_or_default().inner().clone();
+            return self.publish(channel, &queue(&self.broker, "wait"), &delivery.data, headers, &event_id).await;
         };
+        let outcome =
+            self.post(&webhook, &event_id, &delivery.data).await.map_err(|reason| redact(&reason, &webhook.url));
+        drop(slot);
         let Err(reason) = outcome else {
             metrics::counter!("webhook_deliveries_total", "outcome" => "delivered").increment(1);
             return Ok(());
@@ -318,6 +347,75 @@ impl Pipeline {
             self.publish(channel, &dead_letters(&self.broker), &delivery.data, headers, &event_id).await
         }
     }
+}
+
+impl Pipeline {
+    /// One signed POST; the reason of a failure, which may quote parts of the URL.
+    async fn post(&self, webhook: &Webhook, event_id: &str, body: &[u8]) -> Result<(), String> {
+        // A name is checked by the client's resolver; an IP literal is not
+        // resolved, so it is checked here.
+        self.guard.target(&webhook.url)?;
+        let response = self
+            .client
+            .post(&webhook.url)
+            .header("content-type", "application/json")
+            .header("x-signature-256", signature(&webhook.secret, body))
+            .header("x-event-id", event_id)
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered HTTP {}", response.status().as_u16()))
+        }
+    }
+}
+
+/// Why a request failed, from the error's kind and cause chain. The error's
+/// own text names the URL, which may carry a token in its query: left out.
+fn describe(error: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<guard::Refused>() {
+            return guard::REFUSED.to_owned();
+        }
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    std::iter::once(kind.to_owned()).chain(causes).collect::<Vec<_>>().join(": ")
+}
+
+/// `reason` without the query, fragment or credentials of `url`, wherever
+/// they appear: failure reasons are logged and stored with dead letters,
+/// and receivers often authenticate with a token in the URL.
+fn redact(reason: &str, url: &str) -> String {
+    let mut secrets: Vec<&str> = Vec::new();
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if let Some((credentials, _)) = authority.rsplit_once('@') {
+            secrets.push(credentials);
+            secrets.extend(credentials.split(':'));
+        }
+    }
+    if let Some(at) = url.find(['?', '#']) {
+        secrets.push(&url[at..]);
+        secrets.extend(url[at + 1..].split(['&', '#', '=', '?']));
+    }
+    // Longest first, so a whole query goes before its parts; a part too
+    // short to be a secret would only mangle the reason.
+    secrets.retain(|s| s.len() >= 4);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.iter().fold(reason.to_owned(), |reason, secret| reason.replace(secret, "[redacted]"))
 }
 
 /// Moves every dead webhook job back to the delivery queue with its attempts
@@ -354,4 +452,37 @@ pub async fn replay_dead_letters(broker: &Broker) -> anyhow::Result<usize> {
         moved += 1;
     }
     Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_reason_keeps_no_query_fragment_or_credentials() {
+        let url = "https://hook-user:hunter22@example.com/in?token=s3cret-token&x=1#frag-ment";
+        let reason = format!("could not connect: {url}: token=s3cret-token; user hook-user pw hunter22 frag-ment");
+        let redacted = redact(&reason, url);
+        for secret in ["s3cret-token", "hunter22", "hook-user", "frag-ment", "?token"] {
+            assert!(!redacted.contains(secret), "{secret} in {redacted}");
+        }
+        assert!(redacted.starts_with("could not connect: https://[redacted]@example.com/in[redacted]"), "{redacted}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_is_described_without_its_url() {
+        let url = "http://127.0.0.1:1/hook?token=s3cret-token";
+        let error = reqwest::Client::new().post(url).send().await.unwrap_err();
+        let reason = describe(&error);
+        assert!(reason.starts_with("could not connect"), "{reason}");
+        assert!(!reason.contains("s3cret") && !reason.contains("127.0.0.1:1"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn a_name_refused_by_the_resolver_is_described_as_refused() {
+        let client =
+            reqwest::Client::builder().dns_resolver(PublicUrlGuard::new(false).resolver()).no_proxy().build().unwrap();
+        let error = client.post("http://localhost:1/hook?token=s3cret").send().await.unwrap_err();
+        assert_eq!(describe(&error), guard::REFUSED);
+    }
 }

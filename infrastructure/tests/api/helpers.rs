@@ -38,7 +38,7 @@ async fn delete_topology(exchange: &str) -> Result<(), lapin::Error> {
     let channel = connection.create_channel().await?;
     let dead = format!("{exchange}.dead");
     channel.queue_delete(dead.as_str().into(), QueueDeleteOptions::default()).await?;
-    let webhook_queues = ["events", "deliver", "dead", "retry.1", "retry.2", "retry.3", "retry.4"];
+    let webhook_queues = ["events", "deliver", "dead", "wait", "retry.1", "retry.2", "retry.3", "retry.4"];
     for name in webhook_queues.map(|q| format!("{exchange}.webhooks.{q}")) {
         channel.queue_delete(name.as_str().into(), QueueDeleteOptions::default()).await?;
     }

@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -191,4 +191,160 @@ async fn webhooks_are_listed_without_secrets_and_deleted_by_their_owner_only() {
     .await;
     assert_eq!(app.delete(&path).bearer_auth(&alice.access).send().await.unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(app.get_json(&alice, "/api/v1/webhooks").await, json!([]));
+}
+
+#[tokio::test]
+async fn concurrent_registrations_stop_at_ten_webhooks_per_user() {
+    let app = spawn_app().await;
+    let alice = app.signed_in("alice").await;
+    let urls: Vec<String> = (0..20).map(|n| format!("http://127.0.0.1:9/{n}")).collect();
+    let attempts = urls.iter().map(|url| register(&app, &alice, url));
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts).await.iter().map(|r| r.status()).collect();
+
+    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY).count();
+    assert_eq!((created, refused), (10, 10), "{statuses:?}");
+    assert_eq!(app.get_json(&alice, "/api/v1/webhooks").await.as_array().unwrap().len(), 10);
+}
+
+/// The parts of a refusal a caller could compare.
+fn refusal(problem: &Value) -> Value {
+    json!([problem["status"], problem["code"], problem["title"], problem["detail"], problem["errors"]])
+}
+
+#[tokio::test]
+async fn translation_reserved_and_multicast_ranges_are_refused_like_an_unresolvable_host() {
+    let app = spawn_with(&[("WEBHOOK_ALLOW_PRIVATE", "false")]).await;
+    let alice = app.signed_in("alice").await;
+    let unresolvable = assert_problem(
+        register(&app, &alice, "http://no-such-host.invalid/hook").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert!(unresolvable["errors"]["url"].is_array(), "{unresolvable}");
+
+    for url in [
+        "http://[64:ff9b::a00:1]/hook",   // NAT64 of 10.0.0.1
+        "http://[64:ff9b::808:808]/hook", // NAT64 of a public address: the translator may be internal
+        "http://[2002:a00:1::1]/hook",    // 6to4
+        "http://[fec0::1]/hook",          // site local
+        "http://198.18.0.1/hook",         // benchmarking
+        "http://198.19.255.254:8080/",
+        "http://240.0.0.1/hook", // reserved
+        "http://224.0.0.251/hook",
+        "http://[ff02::1]/hook",
+        "http://0x7f.1:5432/", // 127.0.0.1 as the HTTP client reads it
+        "http://localhost:5672/",
+        "http://127.0.0.1:5432/",
+    ] {
+        let problem =
+            assert_problem(register(&app, &alice, url).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+                .await;
+        assert_eq!(refusal(&problem), refusal(&unresolvable), "{url}");
+    }
+    assert_eq!(app.get_json(&alice, "/api/v1/webhooks").await, json!([]));
+}
+
+/// A receiver that accepts connections and never answers; it counts how
+/// many are open at once.
+struct Tarpit {
+    url: String,
+    open: Arc<AtomicUsize>,
+    most_open: Arc<AtomicUsize>,
+}
+
+impl Tarpit {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://127.0.0.1:{}/hook", listener.local_addr().unwrap().port());
+        let (open, most_open) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (count, most) = (Arc::clone(&open), Arc::clone(&most_open));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let now = count.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let count = Arc::clone(&count);
+                tokio::spawn(async move {
+                    // Read the request and never answer, until the client gives up.
+                    let mut sink = [0u8; 4096];
+                    while matches!(tokio::io::AsyncReadExt::read(&mut socket, &mut sink).await, Ok(n) if n > 0) {}
+                    count.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Self { url, open, most_open }
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_does_not_hold_up_another_users_deliveries() {
+    let app = spawn_app().await;
+    wait_ready(&app.address).await;
+    let tarpit = Tarpit::start().await;
+    let receiver = Receiver::start().await;
+    let (mallory, carol, alice) =
+        (app.signed_in("mallory").await, app.signed_in("carol").await, app.signed_in("alice").await);
+    for n in 0..10 {
+        assert_eq!(register(&app, &mallory, &format!("{}/{n}", tarpit.url)).await.status(), StatusCode::CREATED);
+    }
+    app.follow(&mallory, &carol).await;
+    // 80 deliveries, more than an instance runs at once, to receivers that
+    // hold each request for the whole timeout.
+    for n in 0..8 {
+        app.publish(&carol, &format!("post {n}")).await;
+    }
+    assert_eq!(register(&app, &alice, &receiver.url).await.status(), StatusCode::CREATED);
+    for _ in 0..50 {
+        if tarpit.open.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(tarpit.open.load(Ordering::SeqCst) > 0, "the tarpit is being called");
+
+    let started = std::time::Instant::now();
+    app.publish(&carol, "hello @alice").await;
+    let received = receiver.wait_for(1).await;
+    let waited = started.elapsed();
+
+    let event: Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(event["data"]["notification"]["type"], "mention");
+    assert!(waited < Duration::from_secs(5), "delivered after {waited:?}, behind the tarpit's requests");
+    let most_open = tarpit.most_open.load(Ordering::SeqCst);
+    assert!(most_open <= 4, "one user's webhooks held {most_open} deliveries at once");
+}
+
+#[tokio::test]
+async fn a_dead_lettered_failure_reason_carries_no_query_string() {
+    let app = spawn_with(&[("WEBHOOK_MAX_RETRY", "1")]).await;
+    wait_ready(&app.address).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let alice = app.signed_in("alice").await;
+    let bob = app.signed_in("bob").await;
+    let url = format!("http://127.0.0.1:{closed}/hook?token=s3cret-token&sig=abcdef123");
+    assert_eq!(register(&app, &alice, &url).await.status(), StatusCode::CREATED);
+    app.publish(&bob, "ping @alice").await;
+
+    let connection = lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let dead = format!("{}.webhooks.dead", exchange_of(&app.database));
+    let mut buried = None;
+    for _ in 0..100 {
+        buried = channel.basic_get(dead.as_str().into(), lapin::options::BasicGetOptions::default()).await.unwrap();
+        if buried.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let buried = buried.expect("the failed delivery is dead-lettered").delivery;
+    let headers = buried.properties.headers().clone().unwrap_or_default();
+    let reason = match headers.inner().get("x-death-reason") {
+        Some(lapin::types::AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        other => panic!("no failure reason: {other:?}"),
+    };
+    assert!(reason.starts_with("could not connect"), "{reason}");
+    for secret in ["s3cret", "token", "abcdef123", "?"] {
+        assert!(!reason.contains(secret), "{secret:?} in {reason:?}");
+    }
 }
