@@ -1,6 +1,7 @@
 //! Adapters behind the application's ports, and the wiring that runs them.
 
 pub mod app;
+pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod di;

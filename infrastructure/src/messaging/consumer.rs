@@ -19,8 +19,20 @@ const ATTEMPTS: &str = "x-attempts";
 /// What a handler made of a message.
 pub type Handled = anyhow::Result<()>;
 
+/// How long this process's queue outlives its last consumer. A process that
+/// loses the broker connection finds its queue, and what was routed to it in
+/// the meantime, when it reconnects within this time; a process that died
+/// leaves nothing behind for longer.
+const QUEUE_EXPIRES_MS: i64 = 5 * 60 * 1000;
+
 /// Consumes `bindings` of the events exchange forever, reconnecting with
 /// backoff. `prefetch` bounds the unacknowledged messages in flight.
+///
+/// The queue belongs to this process (its name carries a per-process id) but
+/// is not exclusive: a dropped connection does not delete it, so events that
+/// the relay publishes before this consumer is back wait there instead of being
+/// routed nowhere. It is durable (so it survives a broker restart) and expires
+/// [`QUEUE_EXPIRES_MS`] after its last consumer left.
 pub async fn consume(
     broker: Broker,
     purpose: &'static str,
@@ -28,9 +40,10 @@ pub async fn consume(
     prefetch: u16,
     handle: impl Fn(&Delivery) -> Handled,
 ) {
+    let queue = format!("{}.{}.{}", broker.exchange(), purpose.replace(' ', "-"), uuid::Uuid::now_v7().simple());
     loop {
         let (_connection, channel) = broker.connect(purpose).await;
-        match run(&broker, &channel, bindings, prefetch, &handle).await {
+        match run(&broker, &channel, &queue, bindings, prefetch, &handle).await {
             Ok(()) => tracing::warn!(purpose, "consumer stream ended; reconnecting"),
             Err(e) => tracing::warn!(purpose, error = %e, "consumer failed; reconnecting"),
         }
@@ -41,14 +54,17 @@ pub async fn consume(
 async fn run(
     broker: &Broker,
     channel: &Channel,
+    queue: &str,
     bindings: &[&str],
     prefetch: u16,
     handle: &impl Fn(&Delivery) -> Handled,
 ) -> lapin::Result<()> {
     channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
-    let private = QueueDeclareOptions { exclusive: true, auto_delete: true, ..QueueDeclareOptions::default() };
-    let queue = channel.queue_declare("".into(), private, FieldTable::default()).await?;
-    let name = queue.name().clone();
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-expires".into(), AMQPValue::LongLongInt(QUEUE_EXPIRES_MS));
+    let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    let declared = channel.queue_declare(queue.into(), durable, arguments).await?;
+    let name = declared.name().clone();
     for key in bindings {
         channel
             .queue_bind(

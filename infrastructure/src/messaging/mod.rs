@@ -13,7 +13,8 @@ use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+
+use crate::backoff::Backoff;
 
 /// Where events go: the broker and the name of the topic exchange.
 #[derive(Clone)]
@@ -23,9 +24,6 @@ pub struct Broker {
     /// Whether the last connection attempt of this process succeeded and is still up.
     up: Arc<AtomicBool>,
 }
-
-/// The longest pause between two reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 impl Broker {
     #[must_use]
@@ -64,7 +62,7 @@ impl Broker {
     /// declares the topology (idempotently) on a fresh channel. The caller
     /// marks the broker up once its own set-up (confirms, consumer) is done.
     pub async fn connect(&self, purpose: &'static str) -> (Connection, Channel) {
-        let mut delay = Duration::from_millis(200);
+        let mut backoff = Backoff::default();
         loop {
             match self.try_connect().await {
                 Ok(connected) => {
@@ -73,9 +71,9 @@ impl Broker {
                 }
                 Err(e) => {
                     self.mark(false);
-                    tracing::warn!(purpose, error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ not reachable");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_BACKOFF);
+                    let pause = backoff.next_pause();
+                    tracing::warn!(purpose, error = %e, retry_in_ms = pause.as_millis() as u64, "RabbitMQ not reachable");
+                    tokio::time::sleep(pause).await;
                 }
             }
         }

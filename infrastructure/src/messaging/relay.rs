@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::Broker;
+use crate::backoff::Backoff;
 use crate::persistence::schema::outbox;
 
 /// Rows published per transaction.
@@ -69,14 +70,14 @@ impl Relay {
 
     /// Runs until the process ends. Never fails: every error is logged and retried.
     pub async fn run(self) {
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::default();
         loop {
             match self.lead().await {
-                Ok(()) => backoff = Duration::from_millis(200),
+                Ok(()) => backoff.reset(),
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay interrupted");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    let pause = backoff.next_pause();
+                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "outbox relay interrupted");
+                    tokio::time::sleep(pause).await;
                 }
             }
         }

@@ -3,6 +3,7 @@
 
 mod hub;
 pub(crate) mod render;
+mod seen;
 mod session;
 
 pub use hub::{Hub, close};
@@ -53,6 +54,8 @@ pub struct Notifier {
     pub hub: Arc<Hub>,
     pub urls: PublicUrls,
     revocations: RevocationCache,
+    /// Events already handed to sockets (the broker delivers at least once).
+    seen: seen::Seen,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +78,17 @@ impl Notifier {
     fn handle(&self, delivery: &Delivery) -> anyhow::Result<()> {
         let body = Bytes::copy_from_slice(&delivery.data);
         let event: Event = serde_json::from_slice(&body).context("event envelope")?;
+        if self.seen.contains(event.id) {
+            metrics::counter!("events_duplicates_dropped_total", "type" => event.kind).increment(1);
+            return Ok(());
+        }
+        self.route(&event, body)?;
+        // Only a handled event counts as seen: a failed one must be retried.
+        self.seen.record(event.id);
+        Ok(())
+    }
+
+    fn route(&self, event: &Event, body: Bytes) -> anyhow::Result<()> {
         match event.kind.as_str() {
             "post.created" => {
                 let author = user_at(&event.data, "/post/author/id")?;
@@ -136,6 +150,7 @@ impl NotifierApp {
             hub: Arc::clone(&hub),
             urls: public_urls(&config),
             revocations: core.revocations,
+            seen: seen::Seen::default(),
         });
         let consumer = Arc::clone(&notifier);
         // Fan-out calls try_send in a loop: keep tokio's cooperative budget

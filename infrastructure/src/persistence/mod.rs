@@ -130,7 +130,7 @@ async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
 
 async fn connect_with_backoff(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
     let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = crate::backoff::Backoff::default();
     loop {
         match config.connect(tokio_postgres::NoTls).await {
             Ok((client, connection)) => {
@@ -142,9 +142,9 @@ async fn connect_with_backoff(config: &tokio_postgres::Config) -> anyhow::Result
                 return Ok(client);
             }
             Err(e) if started.elapsed() < STARTUP_PATIENCE => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "PostgreSQL not reachable yet");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                let pause = backoff.next_pause();
+                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "PostgreSQL not reachable yet");
+                tokio::time::sleep(pause).await;
             }
             Err(e) => return Err(e).context("PostgreSQL stayed unreachable"),
         }

@@ -74,15 +74,21 @@ impl TestNotifier {
 
 /// Starts a notifier for `app` and waits until it consumes events.
 pub async fn spawn_notifier(app: &TestApp) -> TestNotifier {
+    spawn_notifier_with(app, &[]).await
+}
+
+/// Starts a notifier for `app` with extra settings.
+pub async fn spawn_notifier_with(app: &TestApp, overrides: &[(&str, &str)]) -> TestNotifier {
     let url = format!("{}/{}", server_url(), app.database);
     let exchange = exchange_of(&app.database);
-    let settings: HashMap<&str, &str> = HashMap::from([
+    let mut settings: HashMap<&str, &str> = HashMap::from([
         ("AMQP_EXCHANGE", exchange.as_str()),
         ("JWT_SECRET_KEY", JWT_SECRET),
         ("DATABASE_URL", url.as_str()),
         ("SERVER_ADDRESS", "127.0.0.1"),
         ("WEBSOCKET_PORT", "0"),
     ]);
+    settings.extend(overrides.iter().copied());
     let notifier = infrastructure::notifier::NotifierApp::build(Config::from_source(&settings).unwrap()).await.unwrap();
     let spawned = TestNotifier { port: notifier.port(), stopper: notifier.stopper() };
     tokio::spawn(notifier.run_until_stopped());

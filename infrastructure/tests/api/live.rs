@@ -320,3 +320,35 @@ async fn a_token_revoked_on_one_api_instance_is_refused_by_another_at_once() {
     }
     assert_problem(me().await.unwrap(), StatusCode::UNAUTHORIZED, "token_revoked").await;
 }
+
+#[tokio::test]
+async fn after_a_broker_outage_deliveries_resume_promptly_and_nothing_is_lost_or_doubled() {
+    let switch = crate::switch::Switch::start(5672).await;
+    let amqp = format!("amqp://guest:guest@127.0.0.1:{}/%2f", switch.port);
+    let app = spawn_with(&[("AMQP_URL", amqp.as_str())]).await;
+    let notifier = spawn_notifier_with(&app, &[("AMQP_URL", amqp.as_str())]).await;
+    let author = app.signed_in("author").await;
+    let fan = app.signed_in("fan").await;
+    app.follow(&fan, &author).await;
+    let mut socket = connect(&notifier, &fan, "").await;
+    let before = app.publish(&author, "before the outage").await;
+    assert_eq!(next_event(&mut socket).await["id"], before["id"]);
+
+    switch.cut().await;
+    let mut posted = Vec::new();
+    for n in 0..3 {
+        posted.push(app.publish(&author, &format!("during the outage {n}")).await["id"].clone());
+    }
+    // Long enough for an uncapped exponential backoff to be sleeping for seconds.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    switch.restore();
+    let restored = std::time::Instant::now();
+    for expected in &posted {
+        assert_eq!(&next_event(&mut socket).await["id"], expected);
+    }
+    let resumed = restored.elapsed();
+    eprintln!("deliveries resumed {} ms after the broker answered again", resumed.as_millis());
+    // The reconnection pause is capped at 2 s; the rest is one connection set-up.
+    assert!(resumed < Duration::from_secs(4), "resumed after {resumed:?}");
+    assert_silent(&mut socket).await;
+}

@@ -16,6 +16,7 @@ mod outage;
 mod outbox;
 mod posts;
 mod relay;
+mod switch;
 mod tokens;
 mod users;
 mod webhooks;

@@ -4,67 +4,15 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
-use tokio::task::JoinHandle;
 
 use crate::helpers::{assert_problem, spawn_owning, spawn_with};
-
-/// A TCP relay in front of PostgreSQL that the test can cut: while it is
-/// down, open sessions are torn down and new ones are closed at once, which is
-/// what the api sees when the server stops.
-struct Switch {
-    port: u16,
-    down: Arc<AtomicBool>,
-    sessions: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Switch {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let down = Arc::new(AtomicBool::new(false));
-        let sessions: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (flag, open) = (Arc::clone(&down), Arc::clone(&sessions));
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if flag.load(Ordering::SeqCst) {
-                    continue; // dropped: the connection closes at once
-                }
-                let session = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect("127.0.0.1:5432").await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                open.lock().await.push(session);
-            }
-        });
-        Self { port, down, sessions }
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
-    }
-
-    async fn cut(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        for session in self.sessions.lock().await.drain(..) {
-            session.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
-}
+use crate::switch::Switch;
 
 #[tokio::test]
 async fn a_database_outage_answers_503_unavailable_and_recovers_without_a_restart() {
-    let switch = Switch::start().await;
+    let switch = Switch::start(5432).await;
     let database = format!("test_{}", uuid::Uuid::now_v7().simple());
-    let url = switch.url(&database);
+    let url = format!("postgres://postgres@127.0.0.1:{}/{database}", switch.port);
     let app = spawn_owning(&database, &[("DATABASE_URL", url.as_str())]).await;
     let alice = app.signed_in("alice").await;
     let post = |content: &'static str| {
