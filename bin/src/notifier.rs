@@ -2,37 +2,25 @@
 
 mod boot;
 
+use boot::Start;
 use infrastructure::notifier::NotifierApp;
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let Some(mut shutdown) = boot::listen() else { return ExitCode::FAILURE };
     let Some(config) = boot::configure(None) else { return ExitCode::FAILURE };
-    let Some(notifier) = boot::started(NotifierApp::build(config).await) else { return ExitCode::FAILURE };
+    let notifier = match boot::start(&mut shutdown, NotifierApp::build(config)).await {
+        Start::Running(notifier) => notifier,
+        Start::Interrupted => return ExitCode::SUCCESS,
+        Start::Failed => return ExitCode::FAILURE,
+    };
     tracing::info!(port = notifier.port(), "notifier listening");
     let stopper = notifier.stopper();
     tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: closing sockets with 1001");
+        shutdown.requested().await;
+        tracing::info!("closing sockets with 1001");
         stopper.stop().await;
     });
     boot::stopped(notifier.run_until_stopped().await)
-}
-
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-            let _ = interrupt.await;
-            return;
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
 }

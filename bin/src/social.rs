@@ -3,6 +3,7 @@
 
 mod boot;
 
+use boot::Start;
 use infrastructure::app::Application;
 use infrastructure::notifier::NotifierApp;
 use std::process::ExitCode;
@@ -12,22 +13,25 @@ const KEY_FILE: &str = "./data/jwt-secret";
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let Some(mut shutdown) = boot::listen() else { return ExitCode::FAILURE };
     let Some(config) = boot::configure(Some(KEY_FILE)) else { return ExitCode::FAILURE };
-    let started = async {
+    let build = async {
         let api = Application::build(config.clone()).await?;
         let notifier = NotifierApp::build(config).await?;
         anyhow::Ok((api, notifier))
     };
-    let Some((api, notifier)) = boot::started(started.await) else { return ExitCode::FAILURE };
-    tracing::info!(api_port = api.port(), notifier_port = notifier.port(), "social listening");
-    let stopper = notifier.stopper();
-    let outcome = tokio::select! {
-        outcome = api.run_until_stopped() => outcome,
-        outcome = notifier.run_until_stopped() => outcome,
-        _ = tokio::signal::ctrl_c() => {
-            stopper.stop().await;
-            Ok(())
-        }
+    let (api, notifier) = match boot::start(&mut shutdown, build).await {
+        Start::Running(services) => services,
+        Start::Interrupted => return ExitCode::SUCCESS,
+        Start::Failed => return ExitCode::FAILURE,
     };
-    boot::stopped(outcome)
+    tracing::info!(api_port = api.port(), notifier_port = notifier.port(), "social listening");
+    let (api_stopper, notifier_stopper) = (api.stopper(), notifier.stopper());
+    tokio::spawn(async move {
+        shutdown.requested().await;
+        notifier_stopper.stop().await;
+        api_stopper.stop().await;
+    });
+    let (api, notifier) = tokio::join!(api.run_until_stopped(), notifier.run_until_stopped());
+    boot::stopped(api.and(notifier))
 }

@@ -217,3 +217,53 @@ fn assert_key_is_private(path: &Path) {
         assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+/// Waits (15 s at most) for `child` to exit and returns its stderr.
+fn exit_output(child: Child) -> Output {
+    let (done, finished) = std::sync::mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(Duration::from_secs(15)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            panic!("process {pid} did not exit after the signal");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_terminated_service_closes_its_connections_and_exits_cleanly() {
+    let scratch = Scratch::new();
+    for (binary, signal_name) in [(env!("CARGO_BIN_EXE_api"), "TERM"), (env!("CARGO_BIN_EXE_notifier"), "INT")] {
+        let (mut command, api, ws) = scratch.command(binary);
+        command.env("JWT_SECRET_KEY", KEY).env("RUST_LOG", "info").stderr(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let port = if binary.ends_with("notifier") { ws } else { api };
+        assert!(ready(port, &mut child).await, "{binary} came up");
+        signal(&child, signal_name);
+        let output = exit_output(child);
+        let logs = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{binary} exit status {:?}: {logs}", output.status);
+        assert!(!logs.contains("panicked"), "{binary} panicked on the way out: {logs}");
+    }
+}
+
+#[test]
+fn a_signal_during_start_up_is_not_lost() {
+    let scratch = Scratch::new();
+    let (mut command, _, _) = scratch.command(env!("CARGO_BIN_EXE_api"));
+    // Nothing answers on port 1: start-up waits for PostgreSQL with backoff.
+    command.env("JWT_SECRET_KEY", KEY).env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none");
+    let child = command.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "TERM");
+    assert!(exit_output(child).status.success());
+}

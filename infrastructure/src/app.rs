@@ -109,6 +109,18 @@ pub fn spawn_revocation_listener(broker: Broker, revocations: RevocationCache, p
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
+    broker: Broker,
+}
+
+/// Stops a running api gracefully: requests in flight finish, then the
+/// broker connections close.
+#[derive(Clone)]
+pub struct ApiStopper(actix_web::dev::ServerHandle);
+
+impl ApiStopper {
+    pub async fn stop(&self) {
+        self.0.stop(true).await;
+    }
 }
 
 impl Application {
@@ -137,7 +149,7 @@ impl Application {
         let readiness = Readiness { pool: core.pool.clone(), broker: core.broker.clone() };
         let media = MediaSettings { dir: config.media_dir.clone(), max_bytes: config.avatar_max_bytes };
         let server = http::serve(listener, core.module, readiness, public_urls(&config), media)?;
-        Ok(Self { port, server })
+        Ok(Self { port, server, broker: core.broker })
     }
 
     /// The port actually bound (useful with `SERVER_PORT=0`).
@@ -149,6 +161,14 @@ impl Application {
     /// # Errors
     /// When the server stops on an I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let outcome = self.server.await;
+        self.broker.close().await;
+        outcome
+    }
+
+    /// A handle that stops the server (the binaries call it on SIGINT/SIGTERM).
+    #[must_use]
+    pub fn stopper(&self) -> ApiStopper {
+        ApiStopper(self.server.handle())
     }
 }

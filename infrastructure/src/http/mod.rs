@@ -121,6 +121,8 @@ pub fn serve(
             }))
     })
     .listen(listener)?
+    // The binary owns the signals: it stops this server, then closes the broker.
+    .disable_signals()
     .run();
     Ok(server)
 }

@@ -12,7 +12,8 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::backoff::Backoff;
 
@@ -23,12 +24,45 @@ pub struct Broker {
     exchange: String,
     /// Whether the last connection attempt of this process succeeded and is still up.
     up: Arc<AtomicBool>,
+    /// Every connection this process holds open, so that shutting down can
+    /// close them cleanly instead of cancelling lapin's I/O tasks mid-flight.
+    open: Arc<Mutex<Vec<(u64, Connection)>>>,
+    next_id: Arc<AtomicU64>,
+    /// Set once the process is shutting down: nobody reconnects after that.
+    closing: Arc<AtomicBool>,
 }
+
+/// A connection held open for its user; dropping it closes the connection.
+pub struct Connected {
+    id: u64,
+    open: Arc<Mutex<Vec<(u64, Connection)>>>,
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        lock(&self.open).retain(|(id, _)| *id != self.id);
+    }
+}
+
+fn lock(open: &Mutex<Vec<(u64, Connection)>>) -> std::sync::MutexGuard<'_, Vec<(u64, Connection)>> {
+    // The list stays consistent whatever panicked while holding it.
+    open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How long shutting down waits for the broker to acknowledge a close.
+const CLOSE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Broker {
     #[must_use]
     pub fn new(url: SecretString, exchange: &str) -> Self {
-        Self { url, exchange: exchange.to_owned(), up: Arc::default() }
+        Self {
+            url,
+            exchange: exchange.to_owned(),
+            up: Arc::default(),
+            open: Arc::default(),
+            next_id: Arc::default(),
+            closing: Arc::default(),
+        }
     }
 
     /// The broker URL, for commands that connect on their own.
@@ -58,16 +92,23 @@ impl Broker {
         self.up.store(up, Ordering::Relaxed);
     }
 
-    /// Connects, retrying with exponential backoff until it works, and
-    /// declares the topology (idempotently) on a fresh channel. The caller
-    /// marks the broker up once its own set-up (confirms, consumer) is done.
-    pub async fn connect(&self, purpose: &'static str) -> (Connection, Channel) {
+    /// Connects, retrying with backoff until it works, and declares the
+    /// topology (idempotently) on a fresh channel. The caller marks the broker
+    /// up once its own set-up (confirms, consumer) is done, and keeps the
+    /// [`Connected`] as long as it uses the channel. Once [`Broker::close`] has
+    /// been called this never returns: the process is ending.
+    pub async fn connect(&self, purpose: &'static str) -> (Connected, Channel) {
         let mut backoff = Backoff::default();
         loop {
+            if self.closing.load(Ordering::SeqCst) {
+                return std::future::pending().await;
+            }
             match self.try_connect().await {
-                Ok(connected) => {
+                Ok((connection, channel)) => {
                     tracing::info!(purpose, "connected to RabbitMQ");
-                    return connected;
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    lock(&self.open).push((id, connection));
+                    return (Connected { id, open: Arc::clone(&self.open) }, channel);
                 }
                 Err(e) => {
                     self.mark(false);
@@ -75,6 +116,21 @@ impl Broker {
                     tracing::warn!(purpose, error = %e, retry_in_ms = pause.as_millis() as u64, "RabbitMQ not reachable");
                     tokio::time::sleep(pause).await;
                 }
+            }
+        }
+    }
+
+    /// Closes every connection of this process and stops reconnecting: the
+    /// last step of a graceful shutdown, after the servers have stopped.
+    pub async fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.mark(false);
+        let connections: Vec<Connection> = lock(&self.open).drain(..).map(|(_, connection)| connection).collect();
+        for connection in connections {
+            match tokio::time::timeout(CLOSE_PATIENCE, connection.close(200, "shutting down".into())).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "closing a broker connection"),
+                Err(_) => tracing::warn!("the broker did not acknowledge a close in time"),
             }
         }
     }

@@ -136,6 +136,7 @@ pub struct NotifierApp {
     port: u16,
     server: actix_web::dev::Server,
     hub: Arc<Hub>,
+    broker: messaging::Broker,
 }
 
 impl NotifierApp {
@@ -165,9 +166,9 @@ impl NotifierApp {
         let listener = TcpListener::bind((config.server_address, config.websocket_port))
             .with_context(|| format!("binding {}:{}", config.server_address, config.websocket_port))?;
         let port = listener.local_addr()?.port();
-        let server =
-            serve(listener, notifier, Readiness { pool: core.pool, broker: core.broker }, config.notifier_workers)?;
-        Ok(Self { port, server, hub })
+        let readiness = Readiness { pool: core.pool, broker: core.broker.clone() };
+        let server = serve(listener, notifier, readiness, config.notifier_workers)?;
+        Ok(Self { port, server, hub, broker: core.broker })
     }
 
     #[must_use]
@@ -190,7 +191,9 @@ impl NotifierApp {
     /// # Errors
     /// When the server stops on an I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let outcome = self.server.await;
+        self.broker.close().await;
+        outcome
     }
 }
 
