@@ -16,7 +16,7 @@ use crate::persistence::outbox::{AUTH_REVOKED, Outbox, USER_DELETED};
 use crate::persistence::{self, PgActivity, PgPool, PgRevocationStore, PgWebhookRepository};
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
 use crate::storage::{DecodeLimits, LocalAvatarStorage};
-use crate::webhooks::{Pipeline, PublicUrlGuard};
+use crate::webhooks::{DeliveryLimits, Pipeline, PublicUrlGuard};
 use crate::wire::PublicUrls;
 
 /// Connections per process; enough for 2 cores with headroom for bursts.
@@ -140,7 +140,11 @@ impl Application {
             core.broker.clone(),
             PgWebhookRepository::new(core.pool.clone()),
             PublicUrlGuard::new(config.webhook_allow_private),
-            config.webhook_max_retry,
+            DeliveryLimits {
+                max_attempts: config.webhook_max_retry,
+                per_webhook: config.webhook_per_target,
+                per_user: config.webhook_per_user,
+            },
         )?
         .spawn();
         let listener = TcpListener::bind((config.server_address, config.server_port))

@@ -46,6 +46,10 @@ pub struct Config {
     pub public_base_url: Option<String>,
     pub webhook_max_retry: u32,
     pub webhook_allow_private: bool,
+    /// Deliveries in flight to one webhook.
+    pub webhook_per_target: usize,
+    /// Deliveries in flight for one user's webhooks together.
+    pub webhook_per_user: usize,
 }
 
 /// Where each variable comes from: the process environment in production, a
@@ -282,6 +286,8 @@ impl Config {
             public_base_url,
             webhook_max_retry: read.parsed("WEBHOOK_MAX_RETRY", 5)?,
             webhook_allow_private: read.parsed("WEBHOOK_ALLOW_PRIVATE", false)?,
+            webhook_per_target: read.bounded("WEBHOOK_PER_TARGET", 2, 1)? as usize,
+            webhook_per_user: read.bounded("WEBHOOK_PER_USER", 4, 1)? as usize,
         })
     }
 

@@ -55,13 +55,19 @@ const PREFETCH: u16 = 16;
 /// times a few users: only jobs holding a slot occupy it, since a job with
 /// no slot is put off at once.
 const DELIVER_PREFETCH: u16 = 64;
-/// Deliveries in flight to one webhook: a receiver that never answers holds
-/// two slots for `TIMEOUT`, and a healthy one is not serialised behind a
-/// single slow request.
-pub const PER_WEBHOOK: usize = 2;
-/// Deliveries in flight for one user's webhooks together (up to 10 of them):
-/// one user's tarpits cannot take more than this many slots.
-pub const PER_USER: usize = 4;
+/// How many deliveries may be in flight at once, and how often one is tried.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryLimits {
+    /// Attempts before a delivery is dead-lettered (`WEBHOOK_MAX_RETRY`).
+    pub max_attempts: u32,
+    /// To one webhook (`WEBHOOK_PER_TARGET`, default 2): a receiver that never
+    /// answers holds that many slots for `TIMEOUT`, and a healthy one is not
+    /// serialised behind a single slow request.
+    pub per_webhook: usize,
+    /// For one user's webhooks together (`WEBHOOK_PER_USER`, default 4): one
+    /// user's tarpits cannot take more than this many slots.
+    pub per_user: usize,
+}
 /// How long a job without a slot waits before it is tried again.
 const WAIT_MS: i64 = 1000;
 
@@ -140,7 +146,7 @@ impl Pipeline {
         broker: Broker,
         webhooks: PgWebhookRepository,
         guard: PublicUrlGuard,
-        max_attempts: u32,
+        limits: DeliveryLimits,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             // Every name is resolved by the guard's resolver, which answers only
@@ -152,8 +158,8 @@ impl Pipeline {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("social-webhooks/1")
             .build()?;
-        let slots = slots::Slots::new(PER_WEBHOOK, PER_USER);
-        Ok(Self { broker, webhooks, guard, max_attempts: max_attempts.max(1), client, slots })
+        let slots = slots::Slots::new(limits.per_webhook.max(1), limits.per_user.max(1));
+        Ok(Self { broker, webhooks, guard, max_attempts: limits.max_attempts.max(1), client, slots })
     }
 
     /// Starts both stages; they reconnect forever.
