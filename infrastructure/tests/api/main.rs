@@ -5,6 +5,7 @@
 mod admin;
 mod auth;
 mod avatars;
+mod broker_drill;
 mod docs;
 mod errors;
 mod follows;
