@@ -1,4 +1,4 @@
-//! Keyset pages over UUIDv7 ids (API.md, "Conventions").
+//! Keyset pages over UUIDv7 ids: `?before=`/`?since=` cursors, newest first.
 
 use uuid::Uuid;
 

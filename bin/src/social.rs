@@ -1,5 +1,5 @@
 //! Development mode: the api and the notifier in one process, each on its own
-//! port (API.md allows this for development; deploy them separately).
+//! port (for development and small installations; deploy them separately to scale).
 
 mod boot;
 

@@ -1,4 +1,4 @@
-//! Typed configuration from the environment (API.md, "Configuration").
+//! Typed configuration from the environment (every variable is listed in `.env.example`).
 //!
 //! Every variable is read and checked once at start-up; a bad value stops the
 //! process with one line naming the variable.

@@ -1,4 +1,4 @@
-//! The JSON shapes of API.md, shared by HTTP answers and event payloads (a
+//! The JSON shapes of the public contract, shared by HTTP answers and event payloads (a
 //! WebSocket event carries the same `Post` a GET answers).
 
 use application::ports::Profile;

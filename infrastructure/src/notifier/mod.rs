@@ -155,7 +155,8 @@ impl NotifierApp {
         });
         let consumer = Arc::clone(&notifier);
         // Fan-out calls try_send in a loop: keep tokio's cooperative budget
-        // from reporting healthy queues as full (STACK.md, trap 8).
+        // from reporting healthy queues as full: after 128 polls in one task,
+        // tokio answers "full" for empty queues.
         tokio::spawn(tokio::task::unconstrained(messaging::consume(
             core.broker.clone(),
             "notifier",

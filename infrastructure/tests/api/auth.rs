@@ -1,4 +1,4 @@
-//! The Auth rows of API.md.
+//! Registration, login, refresh, logout and tickets.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! The post rows of API.md: publish, read, delete, list, search, quota, idempotency.
+//! Posts: publish, read, delete, list, search, quota, idempotency.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! The Users rows of API.md (but avatar and stats, which come later).
+//! Users: profile, lookup, edits, deletion, admin list and roles (avatars and stats elsewhere).
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
