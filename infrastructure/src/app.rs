@@ -9,10 +9,11 @@ use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::di::{Adapters, AppModule, AuthSettings, PostSettings};
+use crate::events::{AUTH_REVOKED, Envelope, USER_DELETED};
 use crate::http::media::MediaSettings;
 use crate::http::{self, Readiness};
 use crate::messaging::{self, Broker, Relay};
-use crate::persistence::outbox::{AUTH_REVOKED, Outbox, USER_DELETED};
+use crate::persistence::outbox::Outbox;
 use crate::persistence::{self, PgActivity, PgPool, PgRevocationStore, PgWebhookRepository};
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
 use crate::storage::{DecodeLimits, LocalAvatarStorage};
@@ -101,7 +102,7 @@ pub async fn bootstrap_admin(module: &AppModule, config: &Config) -> anyhow::Res
 /// Applies revocations made on other instances to this one's in-memory list.
 pub fn spawn_revocation_listener(broker: Broker, revocations: RevocationCache, purpose: &'static str) {
     tokio::spawn(messaging::consume(broker, purpose, &[AUTH_REVOKED, USER_DELETED], 64, move |delivery| {
-        revocations.apply_event(delivery.routing_key.as_str(), &delivery.data)
+        revocations.apply_event(&Envelope::parse(&delivery.data)?.event)
     }));
 }
 

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod di;
+pub mod events;
 pub mod http;
 pub mod messaging;
 pub mod notifier;

@@ -4,7 +4,7 @@
 use application::ports::Profile;
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::{Author, Mention, Notification, NotificationKind, Post, User};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -95,7 +95,7 @@ impl ProfileView {
 }
 
 /// `{id, username, display_name, avatar_url}` next to a post or notification.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuthorView {
     pub id: Uuid,
     pub username: String,
@@ -115,7 +115,7 @@ impl AuthorView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MentionView {
     pub id: Uuid,
     pub username: String,
@@ -128,7 +128,7 @@ impl From<&Mention> for MentionView {
 }
 
 /// `Post`.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PostView {
     pub id: Uuid,
     pub author: AuthorView,
@@ -152,13 +152,21 @@ impl PostView {
     }
 }
 
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationType {
+    Follow,
+    Mention,
+}
+
 /// `Notification`.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct NotificationView {
     pub id: Uuid,
     #[serde(rename = "type")]
     #[schema(value_type = String, example = "mention")]
-    pub kind: &'static str,
+    pub kind: NotificationType,
     pub actor: AuthorView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post: Option<PostView>,
@@ -173,7 +181,10 @@ impl NotificationView {
     pub fn new(notification: &Notification, urls: &PublicUrls) -> Self {
         Self {
             id: notification.id,
-            kind: notification.kind.as_str(),
+            kind: match notification.kind {
+                NotificationKind::Follow => NotificationType::Follow,
+                NotificationKind::Mention(_) => NotificationType::Mention,
+            },
             actor: AuthorView::new(&notification.actor, urls),
             post: match &notification.kind {
                 NotificationKind::Mention(post) => Some(PostView::new(post, urls)),

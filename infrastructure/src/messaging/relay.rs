@@ -9,7 +9,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::Broker;
 use crate::backoff::Backoff;
+use crate::events::{Envelope, Stored};
 use crate::persistence::schema::outbox;
 
 /// Rows published per transaction.
@@ -162,12 +163,11 @@ impl Relay {
     }
 
     async fn publish(&self, channel: &Channel, row: &Row) -> Result<lapin::PublisherConfirm, RelayError> {
-        let body = json!({
-            "id": row.id,
-            "type": row.event_type,
-            "created_at": row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "data": row.payload,
-        });
+        let body = Envelope {
+            id: row.id,
+            event: Stored { kind: &row.event_type, data: &row.payload },
+            created_at: row.created_at,
+        };
         let mut headers = BTreeMap::new();
         if let Some(request_id) = &row.request_id {
             headers.insert(ShortString::from("x-request-id"), AMQPValue::LongString(request_id.as_str().into()));
@@ -178,7 +178,7 @@ impl Relay {
             .with_delivery_mode(2)
             .with_timestamp(u64::try_from(row.created_at.timestamp()).unwrap_or(0))
             .with_headers(FieldTable::from(headers));
-        let bytes = serde_json::to_vec(&body)?;
+        let bytes = body.to_bytes()?;
         Ok(channel
             .basic_publish(
                 self.broker.exchange().into(),

@@ -13,22 +13,18 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::web::Bytes;
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context, anyhow};
-use chrono::{DateTime, Utc};
 use domain::UserId;
 use lapin::message::Delivery;
-use serde::Deserialize;
-use serde_json::Value;
 use std::net::TcpListener;
 use std::sync::Arc;
-use uuid::Uuid;
 
 use crate::app::{build_core, public_urls};
 use crate::config::Config;
 use crate::di::AppModule;
+use crate::events::{AUTH_REVOKED, Envelope, EventData, USER_DELETED};
 use crate::http::{Readiness, health, middleware, problem::ApiError};
 use crate::messaging;
 use crate::persistence::PgNotifierStore;
-use crate::persistence::outbox::{AUTH_REVOKED, USER_DELETED};
 use crate::security::RevocationCache;
 use crate::wire::PublicUrls;
 
@@ -58,69 +54,54 @@ pub struct Notifier {
     seen: seen::Seen,
 }
 
-#[derive(Deserialize)]
-struct Event {
-    id: Uuid,
-    #[serde(rename = "type")]
-    kind: String,
-    created_at: DateTime<Utc>,
-    data: Value,
-}
-
-fn user_at(data: &Value, pointer: &str) -> anyhow::Result<UserId> {
-    let raw = data.pointer(pointer).and_then(Value::as_str).ok_or_else(|| anyhow!("no {pointer}"))?;
-    Ok(UserId::from_uuid(raw.parse()?))
-}
-
 impl Notifier {
     /// Routes one broker message. Errors mean a malformed message: the
     /// consumer retries it a bounded number of times, then dead-letters it.
     fn handle(&self, delivery: &Delivery) -> anyhow::Result<()> {
-        let body = Bytes::copy_from_slice(&delivery.data);
-        let event: Event = serde_json::from_slice(&body).context("event envelope")?;
+        let event = Envelope::parse(&delivery.data).context("event envelope")?;
         if self.seen.contains(event.id) {
-            metrics::counter!("events_duplicates_dropped_total", "type" => event.kind).increment(1);
+            metrics::counter!("events_duplicates_dropped_total", "type" => event.event.type_name()).increment(1);
             return Ok(());
         }
-        self.route(&event, body)?;
+        self.route(&event, &delivery.data)?;
         // Only a handled event counts as seen: a failed one must be retried.
         self.seen.record(event.id);
         Ok(())
     }
 
-    fn route(&self, event: &Event, body: Bytes) -> anyhow::Result<()> {
-        match event.kind.as_str() {
-            "post.created" => {
-                let author = user_at(&event.data, "/post/author/id")?;
-                delivered(&event.kind, self.hub.to_followers(author, &hub::Frame::new(event.id, body)?));
+    /// `published` is the event as the broker delivered it: for posts, it is
+    /// already the frame clients receive, sent on without re-serializing.
+    fn route(&self, event: &Envelope<EventData>, published: &[u8]) -> anyhow::Result<()> {
+        let kind = event.event.type_name();
+        match &event.event {
+            EventData::PostCreated { post } => {
+                let author = UserId::from_uuid(post.author.id);
+                let frame = hub::Frame::new(event.id, Bytes::copy_from_slice(published))?;
+                delivered(kind, self.hub.to_followers(author, &frame));
             }
-            "post.deleted" => {
-                let author = user_at(&event.data, "/author_id")?;
-                delivered(&event.kind, self.hub.to_followers(author, &hub::Frame::new(event.id, body)?));
+            EventData::PostDeleted { author_id, .. } => {
+                let frame = hub::Frame::new(event.id, Bytes::copy_from_slice(published))?;
+                delivered(kind, self.hub.to_followers(UserId::from_uuid(*author_id), &frame));
             }
-            "follow.created" => {
-                self.hub.follow(user_at(&event.data, "/follower_id")?, user_at(&event.data, "/followee_id")?)
+            EventData::FollowCreated(follow) => {
+                self.hub.follow(UserId::from_uuid(follow.follower_id), UserId::from_uuid(follow.followee_id));
             }
-            "follow.deleted" => {
-                self.hub.unfollow(user_at(&event.data, "/follower_id")?, user_at(&event.data, "/followee_id")?)
+            EventData::FollowDeleted(follow) => {
+                self.hub.unfollow(UserId::from_uuid(follow.follower_id), UserId::from_uuid(follow.followee_id));
             }
-            "notification.created" => {
-                let recipient = user_at(&event.data, "/recipient_id")?;
-                let notification = event.data.get("notification").ok_or_else(|| anyhow!("no notification"))?;
+            EventData::NotificationCreated { recipient_id, notification } => {
                 let frame = render::live_notification(event.id, event.created_at, notification)
                     .ok_or_else(|| anyhow!("unrenderable notification"))?;
-                delivered(&event.kind, self.hub.to_user(recipient, &frame));
+                delivered(kind, self.hub.to_user(UserId::from_uuid(*recipient_id), &frame));
             }
-            AUTH_REVOKED => {
-                self.revocations.apply_event(AUTH_REVOKED, &body)?;
-                let token = event.data.get("token_id").and_then(Value::as_str).ok_or_else(|| anyhow!("no token_id"))?;
-                self.hub.revoke_token(token.parse()?);
+            EventData::AuthRevoked { token_id, .. } => {
+                self.revocations.apply_event(&event.event)?;
+                self.hub.revoke_token(*token_id);
             }
-            USER_DELETED => {
-                self.revocations.apply_event(USER_DELETED, &body)?;
-                self.hub.close_user(user_at(&event.data, "/user_id")?, close::REVOKED);
+            EventData::UserDeleted { user_id, .. } => {
+                self.revocations.apply_event(&event.event)?;
+                self.hub.close_user(UserId::from_uuid(*user_id), close::REVOKED);
             }
-            other => return Err(anyhow!("unexpected event type {other}")),
         }
         Ok(())
     }

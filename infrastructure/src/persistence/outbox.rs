@@ -4,18 +4,15 @@
 use chrono::{DateTime, Utc};
 use diesel::ExpressionMethods;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use domain::{DomainEvent, Envelope};
-use serde_json::{Value, json};
+use domain::Envelope;
+use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::schema::outbox;
-use crate::wire::{NotificationView, PostView, PublicUrls};
-
-/// Events that are not domain events: access revocations every instance must apply.
-pub const AUTH_REVOKED: &str = "auth.revoked";
-pub const USER_DELETED: &str = "user.deleted";
+use crate::events::EventData;
+use crate::wire::PublicUrls;
 
 /// Turns domain events into outbox rows. The payload is the event's `data` as
 /// clients will receive it, so the relay and the notifier never query for it.
@@ -41,30 +38,8 @@ impl Outbox {
     ///
     /// # Errors
     /// The database error; the caller's transaction then rolls back.
-    pub async fn append_system(
-        &self,
-        conn: &mut AsyncPgConnection,
-        event_type: &'static str,
-        payload: Value,
-    ) -> diesel::QueryResult<()> {
-        insert(conn, vec![(Uuid::now_v7(), event_type, payload, Utc::now())]).await
-    }
-
-    #[must_use]
-    pub fn payload(&self, event: &DomainEvent) -> Value {
-        match event {
-            DomainEvent::PostCreated(post) => json!({"post": PostView::new(post, &self.urls)}),
-            DomainEvent::PostDeleted { post_id, author_id } => {
-                json!({"post_id": post_id.as_uuid(), "author_id": author_id.as_uuid()})
-            }
-            DomainEvent::FollowCreated(follow) | DomainEvent::FollowDeleted(follow) => {
-                json!({"follower_id": follow.follower().as_uuid(), "followee_id": follow.followee().as_uuid()})
-            }
-            DomainEvent::NotificationCreated(notification) => json!({
-                "recipient_id": notification.recipient.as_uuid(),
-                "notification": NotificationView::new(notification, &self.urls),
-            }),
-        }
+    pub async fn append_system(&self, conn: &mut AsyncPgConnection, event: &EventData) -> diesel::QueryResult<()> {
+        insert(conn, vec![(Uuid::now_v7(), event.type_name(), data_of(event)?, Utc::now())]).await
     }
 
     /// Appends `envelopes` on `conn`, inside the caller's transaction.
@@ -72,10 +47,19 @@ impl Outbox {
     /// # Errors
     /// The database error; the caller's transaction then rolls back.
     pub async fn append(&self, conn: &mut AsyncPgConnection, envelopes: &[Envelope]) -> diesel::QueryResult<()> {
-        let rows =
-            envelopes.iter().map(|e| (e.id, e.event.type_name(), self.payload(&e.event), e.occurred_at)).collect();
+        let mut rows = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let event = EventData::from_domain(&envelope.event, &self.urls);
+            rows.push((envelope.id, event.type_name(), data_of(&event)?, envelope.occurred_at));
+        }
         insert(conn, rows).await
     }
+}
+
+/// The payload column: the event's `data`, as clients will receive it, so the
+/// relay and the consumers never query for it.
+fn data_of(event: &EventData) -> diesel::QueryResult<Value> {
+    event.data_json().map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
 }
 
 /// Inserts rows stamped with the current request's id, if any.

@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use diesel::upsert::excluded;
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::outbox::{AUTH_REVOKED, Outbox, USER_DELETED};
+use super::outbox::Outbox;
 use super::schema::{revoked_tokens, revoked_users};
 use super::{PgPool, checkout, failed};
+use crate::events::EventData;
 
 /// What is revoked right now: token ids and user ids, each with its expiry.
 #[derive(Debug, Default)]
@@ -44,8 +44,7 @@ impl PgRevocationStore {
                 .on_conflict_do_nothing()
                 .execute(conn)
                 .await?;
-            let payload = json!({"token_id": jti, "expires_at": expires_at});
-            self.outbox.append_system(conn, AUTH_REVOKED, payload).await
+            self.outbox.append_system(conn, &EventData::AuthRevoked { token_id: jti, expires_at }).await
         })
         .await
         .map_err(failed("storing a revoked token"))?;
@@ -65,8 +64,7 @@ impl PgRevocationStore {
                 .set(revoked_users::expires_at.eq(excluded(revoked_users::expires_at)))
                 .execute(conn)
                 .await?;
-            let payload = json!({"user_id": user_id, "expires_at": expires_at});
-            self.outbox.append_system(conn, USER_DELETED, payload).await
+            self.outbox.append_system(conn, &EventData::UserDeleted { user_id, expires_at }).await
         })
         .await
         .map_err(failed("storing a revoked user"))?;

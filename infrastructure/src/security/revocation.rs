@@ -11,6 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
 use uuid::Uuid;
 
+use crate::events::EventData;
 use crate::persistence::PgRevocationStore;
 
 /// How often expired revocations are forgotten.
@@ -53,35 +54,20 @@ impl RevocationCache {
     }
 }
 
-/// An `auth.revoked` or `user.deleted` event, as another instance wrote it.
-#[derive(serde::Deserialize)]
-struct RevocationEvent {
-    data: RevocationData,
-}
-
-#[derive(serde::Deserialize)]
-struct RevocationData {
-    token_id: Option<Uuid>,
-    user_id: Option<Uuid>,
-    expires_at: DateTime<Utc>,
-}
-
 impl RevocationCache {
     /// Applies a revocation made by another instance (it is already stored).
     ///
     /// # Errors
-    /// When the event is not a revocation this cache understands.
-    pub fn apply_event(&self, event_type: &str, body: &[u8]) -> anyhow::Result<()> {
-        let event: RevocationEvent = serde_json::from_slice(body)?;
-        let RevocationData { token_id, user_id, expires_at } = event.data;
-        match (event_type, token_id, user_id) {
-            (crate::persistence::outbox::AUTH_REVOKED, Some(token), _) => self.shared.write(|r| {
-                r.tokens.insert(token, expires_at);
+    /// When the event is not a revocation.
+    pub fn apply_event(&self, event: &EventData) -> anyhow::Result<()> {
+        match *event {
+            EventData::AuthRevoked { token_id, expires_at } => self.shared.write(|r| {
+                r.tokens.insert(token_id, expires_at);
             }),
-            (crate::persistence::outbox::USER_DELETED, _, Some(user)) => self.shared.write(|r| {
-                r.users.insert(user, expires_at);
+            EventData::UserDeleted { user_id, expires_at } => self.shared.write(|r| {
+                r.users.insert(user_id, expires_at);
             }),
-            _ => anyhow::bail!("not a revocation: {event_type}"),
+            _ => anyhow::bail!("not a revocation: {}", event.type_name()),
         }
         Ok(())
     }

@@ -18,7 +18,6 @@ mod slots;
 pub use guard::{PublicUrlGuard, PublicUrlGuardParameters};
 
 use anyhow::{Context, anyhow};
-use chrono::{DateTime, Utc};
 use domain::UserId;
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
@@ -29,8 +28,6 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
-use serde::Deserialize;
-use serde_json::Value;
 use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +36,7 @@ use uuid::Uuid;
 
 use application::ports::Webhook;
 
+use crate::events::{Envelope, EventData};
 use crate::messaging::Broker;
 use crate::persistence::PgWebhookRepository;
 
@@ -84,15 +82,6 @@ pub fn dead_letters(broker: &Broker) -> String {
 /// Seconds a job waits before its `attempt + 1`-th try.
 fn delay_ms(attempt: u32) -> u64 {
     1000 * 2u64.pow(attempt.saturating_sub(1).min(12))
-}
-
-#[derive(Deserialize)]
-struct Event {
-    id: Uuid,
-    #[serde(rename = "type")]
-    kind: String,
-    created_at: DateTime<Utc>,
-    data: Value,
 }
 
 fn header<'a>(delivery: &'a Delivery, name: &str) -> Option<&'a AMQPValue> {
@@ -284,22 +273,22 @@ impl Pipeline {
 
     /// One job per webhook that should see the event.
     async fn expand(&self, channel: &Channel, delivery: &Delivery) -> anyhow::Result<()> {
-        let Ok(event) = serde_json::from_slice::<Event>(&delivery.data) else {
+        let Ok(event) = Envelope::parse(&delivery.data) else {
             tracing::warn!("dropping a malformed event");
             return Ok(());
         };
-        let user_at = |pointer: &str| -> anyhow::Result<UserId> {
-            let raw = event.data.pointer(pointer).and_then(Value::as_str).context("no user id")?;
-            Ok(UserId::from_uuid(raw.parse()?))
-        };
-        let (targets, body) = match event.kind.as_str() {
-            "post.created" => (self.webhooks.of_followers(user_at("/post/author/id")?).await?, delivery.data.clone()),
-            "post.deleted" => (self.webhooks.of_followers(user_at("/author_id")?).await?, delivery.data.clone()),
-            "notification.created" => {
-                let notification = event.data.get("notification").context("no notification")?;
+        let (targets, body) = match &event.event {
+            // The published event is already the body a receiver gets.
+            EventData::PostCreated { post } => {
+                (self.webhooks.of_followers(UserId::from_uuid(post.author.id)).await?, delivery.data.clone())
+            }
+            EventData::PostDeleted { author_id, .. } => {
+                (self.webhooks.of_followers(UserId::from_uuid(*author_id)).await?, delivery.data.clone())
+            }
+            EventData::NotificationCreated { recipient_id, notification } => {
                 let frame = crate::notifier::render::live_notification(event.id, event.created_at, notification)
                     .context("unrenderable notification")?;
-                (self.webhooks.of_user(user_at("/recipient_id")?).await?, frame.text.as_bytes().to_vec())
+                (self.webhooks.of_user(UserId::from_uuid(*recipient_id)).await?, frame.text.as_bytes().to_vec())
             }
             _ => return Ok(()),
         };
