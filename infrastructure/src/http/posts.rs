@@ -4,7 +4,7 @@ use actix_web::http::header::{HeaderName, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use application::paging::PageRequest;
 use application::post::PostService;
-use domain::{PostContent, PostId, UserId};
+use domain::{PostContent, PostId, UserId, storable};
 use serde::Deserialize;
 use shaku_actix::Inject;
 use utoipa::{IntoParams, ToSchema};
@@ -95,8 +95,9 @@ pub async fn search(
     query: web::Query<SearchQuery>,
     urls: Urls,
 ) -> Result<HttpResponse, ApiError> {
+    let text = query.q.as_deref().map(storable).transpose().map_err(|e| ApiError::invalid_field("q", e))?;
     let page = PageRequest::new(query.before, query.since, query.limit)?;
-    let found = posts.search(query.author_id.map(UserId::from_uuid), query.q.as_deref(), page).await?;
+    let found = posts.search(query.author_id.map(UserId::from_uuid), text, page).await?;
     Ok(page_of(found, &urls))
 }
 

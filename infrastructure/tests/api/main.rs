@@ -16,5 +16,6 @@ mod outbox;
 mod posts;
 mod relay;
 mod tokens;
+mod unstorable;
 mod users;
 mod webhooks;
