@@ -75,7 +75,7 @@ const HASHING: &[&str] = &["/api/v1/auth/register", "/api/v1/auth/login", "/api/
 /// | operation | answers |
 /// |---|---|
 /// | takes a JSON body | 400, 413, 422 |
-/// | takes a path or query parameter | 400 |
+/// | under `/api/`, takes a path or query parameter (ids, numbers) | 400 |
 /// | takes a bearer token | 401 |
 /// | hashes a password ([`HASHING`]) | 429 `too_many_attempts`, 503 `busy` or `unavailable` |
 /// | any other under `/api/` (all use the database) | 503 `unavailable` |
@@ -90,7 +90,7 @@ impl SharedAnswers {
         if takes_json(operation) {
             answers.extend([("400", "BadRequest"), ("413", "PayloadTooLarge"), ("422", "ValidationFailed")]);
         }
-        if operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+        if path.starts_with("/api/") && operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
             answers.push(("400", "BadRequest"));
         }
         if takes_bearer(operation) {
@@ -139,6 +139,32 @@ impl Modify for SharedAnswers {
     }
 }
 
+/// utoipa names an operation after its handler, and handlers of several groups
+/// share a name (`list`, `create`, `delete`). OpenAPI wants operation ids unique,
+/// so a shared one gets the last literal segment of its path: `list_webhooks`.
+struct UniqueOperationIds;
+
+impl Modify for UniqueOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut uses: BTreeMap<String, usize> = BTreeMap::new();
+        for item in openapi.paths.paths.values_mut() {
+            for id in operations_mut(item).filter_map(|operation| operation.operation_id.clone()) {
+                *uses.entry(id).or_default() += 1;
+            }
+        }
+        for (path, item) in &mut openapi.paths.paths {
+            let noun = path.rsplit('/').find(|segment| !segment.is_empty() && !segment.starts_with('{')).unwrap_or("");
+            for operation in operations_mut(item) {
+                if let Some(id) = operation.operation_id.as_mut()
+                    && uses.get(id.as_str()).is_some_and(|&n| n > 1)
+                {
+                    *id = format!("{id}_{noun}");
+                }
+            }
+        }
+    }
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -167,7 +193,7 @@ impl Modify for BearerAuth {
         schemas(Problem, wire::UserView, wire::ProfileView, wire::PostView, wire::NotificationView),
         responses(BadRequest, Unauthorized, PayloadTooLarge, ValidationFailed, TooManyAttempts, Unavailable, BusyOrUnavailable),
     ),
-    modifiers(&BearerAuth, &SharedAnswers),
+    modifiers(&BearerAuth, &SharedAnswers, &UniqueOperationIds),
     tags(
         (name = "auth", description = "Registration, tokens, sign-out"),
         (name = "users", description = "Accounts, profiles, administration"),

@@ -88,7 +88,7 @@ pub async fn delete(posts: Posts, caller: Authenticated, id: web::Path<Uuid>) ->
 }
 
 #[utoipa::path(get, path = "/api/v1/posts", tag = "posts", security(("bearer" = [])), params(SearchQuery),
-    responses((status = 200, description = "posts newest first; `q` is full-text search (any text is safe)", body = CursorPage<PostView>), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "posts newest first; `q` is full-text search (any text but a NUL character)", body = CursorPage<PostView>), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn search(
     posts: Posts,
     _caller: Authenticated,

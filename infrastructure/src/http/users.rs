@@ -141,7 +141,8 @@ pub async fn profile(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/lookup", tag = "users", security(("bearer" = [])), params(LookupQuery),
-    responses((status = 200, description = "the profile (username in any letter case)", body = ProfileView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "user_not_found", body = super::openapi::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "the profile (username in any letter case)", body = ProfileView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "user_not_found", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a username with a NUL character", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn lookup(
     users: Users,
     caller: Authenticated,
