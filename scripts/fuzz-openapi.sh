@@ -109,10 +109,11 @@ summary=()
 schemathesis() {
     local label=$1 status
     shift
-    "$venv/bin/schemathesis" run "$base/api-docs/openapi.json" --url "$base" \
+    # From the scratch directory: schemathesis keeps a cache in its working directory.
+    (cd "$work" && "$venv/bin/schemathesis" run "$base/api-docs/openapi.json" --url "$base" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
         --max-examples "$max_examples" ${FUZZ_SEED:+--seed "$FUZZ_SEED"} \
-        --generation-database none --no-color "$@" 2>&1 | tee "$work/run.log"
+        --generation-database none --no-color "$@") 2>&1 | tee "$work/run.log"
     status=${PIPESTATUS[0]}
     summary+=("$label: $(grep -A1 '^Test cases:' "$work/run.log" | tail -n 1 | xargs) (exit $status)")
     return "$status"
