@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use std::fmt;
 
+use crate::text::{ContainsNul, storable};
 use crate::user::{DisplayName, UserId, Username};
 
 uuid_id!(
@@ -20,6 +21,8 @@ pub enum PostContentError {
     Blank,
     #[error("must be at most {max} characters", max = PostContent::MAX)]
     TooLong,
+    #[error(transparent)]
+    Nul(#[from] ContainsNul),
 }
 
 impl PostContent {
@@ -28,9 +31,10 @@ impl PostContent {
     pub const MAX_MENTIONS: usize = 10;
 
     /// # Errors
-    /// `Blank` when nothing but whitespace remains, `TooLong` past 500 characters.
+    /// `Blank` when nothing but whitespace remains, `TooLong` past 500 characters,
+    /// `Nul` for a NUL character.
     pub fn parse(raw: &str) -> Result<Self, PostContentError> {
-        let trimmed = raw.trim();
+        let trimmed = storable(raw.trim())?;
         if trimmed.is_empty() {
             return Err(PostContentError::Blank);
         }
@@ -126,6 +130,12 @@ mod tests {
         assert_eq!(PostContent::parse(&"é".repeat(501)), Err(PostContentError::TooLong));
         assert_eq!(PostContent::parse(" \n\t "), Err(PostContentError::Blank));
         assert_eq!(PostContent::parse(""), Err(PostContentError::Blank));
+    }
+
+    #[test]
+    fn content_with_a_nul_character_is_refused() {
+        assert_eq!(PostContent::parse("hi\0there"), Err(PostContentError::Nul(ContainsNul)));
+        assert_eq!(PostContent::parse("\0"), Err(PostContentError::Nul(ContainsNul)));
     }
 
     #[test]

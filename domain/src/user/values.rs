@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::text::{ContainsNul, storable};
+
 /// 3–30 characters of `[A-Za-z0-9_]`. Case is kept as typed; uniqueness is
 /// case-insensitive, which the repository enforces.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -128,16 +130,20 @@ impl fmt::Debug for Password {
 pub struct DisplayName(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("must be at most {max} characters", max = DisplayName::MAX)]
-pub struct DisplayNameError;
+pub enum DisplayNameError {
+    #[error("must be at most {max} characters", max = DisplayName::MAX)]
+    TooLong,
+    #[error(transparent)]
+    Nul(#[from] ContainsNul),
+}
 
 impl DisplayName {
     pub const MAX: usize = 50;
 
     /// # Errors
-    /// `DisplayNameError` past 50 characters.
+    /// `TooLong` past 50 characters, `Nul` for a NUL character.
     pub fn new(raw: &str) -> Result<Self, DisplayNameError> {
-        bounded(raw, Self::MAX).map(Self).ok_or(DisplayNameError)
+        bounded(storable(raw)?, Self::MAX).map(Self).ok_or(DisplayNameError::TooLong)
     }
 
     #[must_use]
@@ -151,16 +157,20 @@ impl DisplayName {
 pub struct Bio(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("must be at most {max} characters", max = Bio::MAX)]
-pub struct BioError;
+pub enum BioError {
+    #[error("must be at most {max} characters", max = Bio::MAX)]
+    TooLong,
+    #[error(transparent)]
+    Nul(#[from] ContainsNul),
+}
 
 impl Bio {
     pub const MAX: usize = 160;
 
     /// # Errors
-    /// `BioError` past 160 characters.
+    /// `TooLong` past 160 characters, `Nul` for a NUL character.
     pub fn new(raw: &str) -> Result<Self, BioError> {
-        bounded(raw, Self::MAX).map(Self).ok_or(BioError)
+        bounded(storable(raw)?, Self::MAX).map(Self).ok_or(BioError::TooLong)
     }
 
     #[must_use]
@@ -239,8 +249,22 @@ mod tests {
     fn display_name_and_bio_are_trimmed_and_bounded() {
         assert_eq!(DisplayName::new("  Alice  ").unwrap().as_str(), "Alice");
         assert!(DisplayName::new(&"é".repeat(50)).is_ok());
-        assert_eq!(DisplayName::new(&"é".repeat(51)), Err(DisplayNameError));
+        assert_eq!(DisplayName::new(&"é".repeat(51)), Err(DisplayNameError::TooLong));
         assert!(Bio::new(&"b".repeat(160)).is_ok());
-        assert_eq!(Bio::new(&"b".repeat(161)), Err(BioError));
+        assert_eq!(Bio::new(&"b".repeat(161)), Err(BioError::TooLong));
+    }
+
+    #[test]
+    fn display_name_and_bio_refuse_a_nul_character() {
+        assert_eq!(DisplayName::new("Al\0ice"), Err(DisplayNameError::Nul(ContainsNul)));
+        assert_eq!(Bio::new("\0"), Err(BioError::Nul(ContainsNul)));
+        assert_eq!(BioError::Nul(ContainsNul).to_string(), "must not contain a NUL character (U+0000)");
+    }
+
+    #[test]
+    fn username_and_email_refuse_a_nul_character() {
+        assert_eq!(Username::new("ali\0ce"), Err(UsernameError::Charset));
+        assert_eq!(Email::new("alice\0@example.com"), Err(EmailError::Invalid));
+        assert_eq!(Email::new("alice@exam\0ple.com"), Err(EmailError::Invalid));
     }
 }

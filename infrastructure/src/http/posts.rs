@@ -4,7 +4,7 @@ use actix_web::http::header::{HeaderName, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use application::paging::PageRequest;
 use application::post::PostService;
-use domain::{PostContent, PostId, UserId};
+use domain::{PostContent, PostId, UserId, storable};
 use serde::Deserialize;
 use shaku_actix::Inject;
 use utoipa::{IntoParams, ToSchema};
@@ -88,15 +88,16 @@ pub async fn delete(posts: Posts, caller: Authenticated, id: web::Path<Uuid>) ->
 }
 
 #[utoipa::path(get, path = "/api/v1/posts", tag = "posts", security(("bearer" = [])), params(SearchQuery),
-    responses((status = 200, description = "posts newest first; `q` is full-text search (any text is safe)", body = CursorPage<PostView>), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "posts newest first; `q` is full-text search (any text but a NUL character)", body = CursorPage<PostView>), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn search(
     posts: Posts,
     _caller: Authenticated,
     query: web::Query<SearchQuery>,
     urls: Urls,
 ) -> Result<HttpResponse, ApiError> {
+    let text = query.q.as_deref().map(storable).transpose().map_err(|e| ApiError::invalid_field("q", e))?;
     let page = PageRequest::new(query.before, query.since, query.limit)?;
-    let found = posts.search(query.author_id.map(UserId::from_uuid), query.q.as_deref(), page).await?;
+    let found = posts.search(query.author_id.map(UserId::from_uuid), text, page).await?;
     Ok(page_of(found, &urls))
 }
 

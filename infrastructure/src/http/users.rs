@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use application::ports::UserChanges;
 use application::user::UserService;
-use domain::{Bio, DisplayName, Email, Role, UserId, Username};
+use domain::{Bio, DisplayName, Email, Role, UserId, Username, storable};
 use serde::{Deserialize, Serialize};
 use shaku_actix::Inject;
 use utoipa::{IntoParams, ToSchema};
@@ -141,14 +141,16 @@ pub async fn profile(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/lookup", tag = "users", security(("bearer" = [])), params(LookupQuery),
-    responses((status = 200, description = "the profile (username in any letter case)", body = ProfileView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "user_not_found", body = super::openapi::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "the profile (username in any letter case)", body = ProfileView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 404, description = "user_not_found", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a username with a NUL character", body = super::openapi::Problem, content_type = "application/problem+json")))]
 pub async fn lookup(
     users: Users,
     caller: Authenticated,
     query: web::Query<LookupQuery>,
     urls: Urls,
 ) -> Result<HttpResponse, ApiError> {
-    let profile = users.lookup(&caller.0, &query.username).await?;
+    let username = storable(&query.username).map_err(|e| ApiError::invalid_field("username", e))?;
+    let profile = users.lookup(&caller.0, username).await?;
     Ok(HttpResponse::Ok().json(ProfileView::new(profile, &urls)))
 }
 
@@ -160,7 +162,8 @@ pub async fn list(
     query: web::Query<ListQuery>,
     urls: Urls,
 ) -> Result<HttpResponse, ApiError> {
-    let page = users.list(&caller.0, query.q.as_deref(), query.limit, query.offset).await?;
+    let prefix = query.q.as_deref().map(storable).transpose().map_err(|e| ApiError::invalid_field("q", e))?;
+    let page = users.list(&caller.0, prefix, query.limit, query.offset).await?;
     Ok(HttpResponse::Ok().json(UserList {
         data: page.users.into_iter().map(|u| UserView::new(u, &urls)).collect(),
         meta: PageMeta { total: page.total, limit: query.limit, offset: query.offset },

@@ -40,3 +40,21 @@ async fn the_docs_page_is_served_by_the_api_itself() {
     let bare = redirect.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(bare.headers().get("location").unwrap(), "/docs/");
 }
+
+#[tokio::test]
+async fn every_operation_id_is_unique() {
+    let app = spawn_app().await;
+    let document: Value = app.get("/api-docs/openapi.json").send().await.unwrap().json().await.unwrap();
+    let mut ids: Vec<&str> = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .map(|operation| operation["operationId"].as_str().unwrap())
+        .collect();
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "{ids:?}");
+    assert_eq!(document["paths"]["/api/v1/webhooks"]["get"]["operationId"], "list_webhooks");
+}

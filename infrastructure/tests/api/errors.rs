@@ -73,3 +73,56 @@ async fn health_reports_live_and_ready() {
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(ready.json::<Value>().await.unwrap()["checks"], serde_json::json!({"database": "up", "broker": "up"}));
 }
+
+/// The statuses the document lists for one operation.
+fn statuses(document: &Value, method: &str, path: &str) -> Vec<String> {
+    document["paths"][path][method]["responses"].as_object().unwrap().keys().cloned().collect()
+}
+
+#[tokio::test]
+async fn the_document_lists_400_413_and_503_on_json_body_operations_and_401_on_bearer_ones() {
+    let app = spawn_app().await;
+    let document: Value = app.get("/api-docs/openapi.json").send().await.unwrap().json().await.unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let listed = statuses(&document, method, path);
+            let mut expect = |status: &str, why: &str| {
+                if !listed.iter().any(|s| s == status) {
+                    missing.push(format!("{} {path}: {status} ({why})", method.to_uppercase()));
+                }
+            };
+            if !operation["requestBody"]["content"]["application/json"].is_null() {
+                expect("400", "wrong content type, malformed JSON");
+                expect("413", "body over 64 KiB");
+            }
+            let bearer = operation["security"].as_array().into_iter().flatten().any(|r| !r["bearer"].is_null());
+            if bearer {
+                expect("401", "bearer token");
+            }
+            if path.starts_with("/api/") {
+                expect("503", "database down");
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented answers: {missing:#?}");
+    let bad_request = &document["paths"]["/api/v1/posts"]["post"]["responses"]["400"]["$ref"];
+    assert_eq!(bad_request, "#/components/responses/BadRequest");
+    let shared = &document["components"]["responses"];
+    assert!(shared["BadRequest"]["description"].as_str().unwrap().contains("invalid_content_type"));
+    assert!(!shared["Unavailable"]["headers"]["Retry-After"].is_null());
+    assert!(!shared["Unauthorized"]["headers"]["WWW-Authenticate"].is_null());
+}
+
+#[tokio::test]
+async fn the_document_lists_throttling_and_a_full_hashing_queue_on_login_register_and_refresh() {
+    let app = spawn_app().await;
+    let document: Value = app.get("/api-docs/openapi.json").send().await.unwrap().json().await.unwrap();
+    for path in ["/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh"] {
+        let listed = statuses(&document, "post", path);
+        for status in ["400", "413", "422", "429", "503"] {
+            assert!(listed.iter().any(|s| s == status), "POST {path} lacks {status}: {listed:?}");
+        }
+    }
+    assert!(statuses(&document, "post", "/api/v1/posts").iter().any(|s| s == "429"), "the daily quota");
+}

@@ -19,5 +19,6 @@ mod posts;
 mod relay;
 mod switch;
 mod tokens;
+mod unstorable;
 mod users;
 mod webhooks;
