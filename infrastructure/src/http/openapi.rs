@@ -179,7 +179,7 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "social", description = "REST api of the social network. Live events are served by the notifier over WebSocket (`GET /ws`, see API.md)."),
+    info(title = "social", description = "REST api of the social network. Live events are served by the notifier over WebSocket (`GET /ws`, one JSON frame per event with `id`, `type`, `created_at` and `data`; authenticate with a bearer token or a ticket from `POST /api/v1/auth/ws-ticket`)."),
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::ws_ticket,
         users::me, users::update_me, users::delete_me, media::upload_avatar, media::serve, users::lookup, users::list, users::profile, users::change_role, admin::stats,
