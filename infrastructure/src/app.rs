@@ -14,7 +14,7 @@ use crate::http::{self, Readiness};
 use crate::messaging::{self, Broker, Relay};
 use crate::persistence::outbox::{AUTH_REVOKED, Outbox, USER_DELETED};
 use crate::persistence::{self, PgActivity, PgPool, PgRevocationStore, PgWebhookRepository};
-use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
+use crate::security::{Argon2Hasher, HashPoolSize, JwtTokenIssuer, RevocationCache};
 use crate::storage::LocalAvatarStorage;
 use crate::webhooks::{Pipeline, PublicUrlGuard};
 use crate::wire::PublicUrls;
@@ -31,6 +31,8 @@ pub struct Core {
     pub broker: Broker,
     /// Woken after each commit that wrote outbox rows.
     pub relay_wake: Arc<Notify>,
+    /// The `pool` label of the password hasher's metrics.
+    pub hash_pool: String,
 }
 
 #[must_use]
@@ -50,9 +52,13 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
     let revocations = RevocationCache::load(PgRevocationStore::new(pool.clone(), outbox.clone()))
         .await
         .context("loading revocations")?;
+    let hasher = Argon2Hasher::new(HashPoolSize { workers: config.hash_workers, queue: config.hash_queue })
+        .await
+        .context("preparing the password hasher")?;
+    let hash_pool = hasher.metrics_label().to_owned();
     let adapters = Adapters {
         pool: pool.clone(),
-        hasher: Argon2Hasher::new().await.context("preparing the password hasher")?,
+        hasher,
         tokens: JwtTokenIssuer::new(
             &config.jwt_secret_key,
             &config.jwt_issuer,
@@ -68,7 +74,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
         posts: PostSettings { daily_limit: config.post_daily_limit },
     };
     let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
-    Ok(Core { module: Arc::new(AppModule::wire(adapters)), pool, revocations, broker, relay_wake })
+    Ok(Core { module: Arc::new(AppModule::wire(adapters)), pool, revocations, broker, relay_wake, hash_pool })
 }
 
 /// Creates the admin named in the configuration if no user has that name.
@@ -105,6 +111,7 @@ pub fn spawn_revocation_listener(broker: Broker, revocations: RevocationCache, p
 /// A built api, bound to its port but not yet serving.
 pub struct Application {
     port: u16,
+    hash_pool: String,
     server: actix_web::dev::Server,
 }
 
@@ -133,14 +140,22 @@ impl Application {
         let port = listener.local_addr()?.port();
         let readiness = Readiness { pool: core.pool.clone(), broker: core.broker.clone() };
         let media = MediaSettings { dir: config.media_dir.clone(), max_bytes: config.avatar_max_bytes };
+        let hash_pool = core.hash_pool.clone();
         let server = http::serve(listener, core.module, readiness, public_urls(&config), media)?;
-        Ok(Self { port, server })
+        Ok(Self { port, hash_pool, server })
     }
 
     /// The port actually bound (useful with `SERVER_PORT=0`).
     #[must_use]
     pub const fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The `pool` label of this api's password-hashing metrics (tests running
+    /// several apps in one process tell theirs apart by it).
+    #[must_use]
+    pub fn hash_pool(&self) -> &str {
+        &self.hash_pool
     }
 
     /// # Errors

@@ -42,6 +42,10 @@ pub struct Config {
     pub public_base_url: Option<String>,
     pub webhook_max_retry: u32,
     pub webhook_allow_private: bool,
+    /// Password-hashing threads (default: the number of cores).
+    pub hash_workers: usize,
+    /// Hashing jobs that may wait for a thread before login/register answer 503 `busy`.
+    pub hash_queue: usize,
 }
 
 /// Where each variable comes from: the process environment in production, a
@@ -108,6 +112,12 @@ pub fn database_url_from_env() -> Result<String, ConfigError> {
     // A missing .env is normal outside development.
     let _ = dotenvy::dotenv();
     database_url(&Reader(&Environment))
+}
+
+/// One hashing thread per core: argon2 is pure CPU, more threads only queue
+/// on the cores and hold more 19 MiB buffers.
+fn default_hash_workers() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
 }
 
 /// A JWT secret shorter than this is refused (HS256 wants 256 bits).
@@ -180,6 +190,8 @@ impl Config {
             public_base_url,
             webhook_max_retry: read.parsed("WEBHOOK_MAX_RETRY", 5)?,
             webhook_allow_private: read.parsed("WEBHOOK_ALLOW_PRIVATE", false)?,
+            hash_workers: read.bounded("HASH_WORKERS", default_hash_workers(), 1)? as usize,
+            hash_queue: read.bounded("HASH_QUEUE", 64, 1)? as usize,
         })
     }
 
@@ -217,6 +229,8 @@ mod tests {
         assert_eq!(config.jwt_ttl_seconds, 3600);
         assert_eq!(config.database_url(), "postgres://postgres@127.0.0.1:5432/social");
         assert!(config.admin.is_none());
+        assert_eq!(config.hash_queue, 64);
+        assert_eq!(config.hash_workers, std::thread::available_parallelism().unwrap().get());
     }
 
     #[test]
@@ -234,6 +248,10 @@ mod tests {
             ("JWT_TTL_SECONDS", "0"),
             ("DATABASE_URL", "mysql://x"),
             ("WEBHOOK_ALLOW_PRIVATE", "maybe"),
+            ("HASH_WORKERS", "0"),
+            ("HASH_WORKERS", "many"),
+            ("HASH_QUEUE", "0"),
+            ("HASH_QUEUE", "-1"),
         ] {
             let err = Config::from_source(&HashMap::from([("JWT_SECRET_KEY", KEY), (variable, value)])).unwrap_err();
             assert_eq!(err.variable, variable);
