@@ -1,6 +1,8 @@
 //! Start-up: configuration in, running services out.
 
 use anyhow::Context;
+use application::auth::AttemptLimits;
+use application::ports::{LoginLimits, RateLimit};
 use application::user::{AdminBootstrap, UserService};
 use shaku::HasComponent;
 use std::net::TcpListener;
@@ -13,7 +15,7 @@ use crate::http::media::MediaSettings;
 use crate::http::{self, Readiness};
 use crate::messaging::{self, Broker, Relay};
 use crate::persistence::outbox::{AUTH_REVOKED, Outbox, USER_DELETED};
-use crate::persistence::{self, PgActivity, PgPool, PgRevocationStore, PgWebhookRepository};
+use crate::persistence::{self, PgActivity, PgAttemptLimiter, PgPool, PgRevocationStore, PgWebhookRepository};
 use crate::security::{Argon2Hasher, HashPoolSize, JwtTokenIssuer, RevocationCache};
 use crate::storage::LocalAvatarStorage;
 use crate::webhooks::{Pipeline, PublicUrlGuard};
@@ -56,6 +58,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
         .await
         .context("preparing the password hasher")?;
     let hash_pool = hasher.metrics_label().to_owned();
+    let limits = attempt_limits(config);
     let adapters = Adapters {
         pool: pool.clone(),
         hasher,
@@ -70,12 +73,32 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
         webhooks: PgWebhookRepository::new(pool.clone()),
         url_guard: PublicUrlGuard::new(config.webhook_allow_private),
         outbox,
-        auth: AuthSettings { refresh_ttl: chrono::Duration::seconds(config.refresh_ttl_seconds.into()) },
+        attempts: PgAttemptLimiter::start(
+            pool.clone(),
+            limits.login.per_username.window.max(limits.registration.window),
+        ),
+        auth: AuthSettings { refresh_ttl: chrono::Duration::seconds(config.refresh_ttl_seconds.into()), limits },
         posts: PostSettings { daily_limit: config.post_daily_limit },
     };
     let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
     Ok(Core { module: Arc::new(AppModule::wire(adapters)), pool, revocations, broker, relay_wake, hash_pool })
 }
+
+/// The throttling limits of the configuration (API.md, "Throttling").
+#[must_use]
+pub fn attempt_limits(config: &Config) -> AttemptLimits {
+    let window = chrono::Duration::seconds(config.login_window_seconds.into());
+    AttemptLimits {
+        login: LoginLimits {
+            per_username: RateLimit { max: config.login_max_failures, window },
+            per_address: RateLimit { max: config.login_max_failures.saturating_mul(ADDRESS_FACTOR), window },
+        },
+        registration: RateLimit { max: config.register_per_hour, window: chrono::Duration::hours(1) },
+    }
+}
+
+/// Failed logins from one address may reach this many times the per-username limit.
+const ADDRESS_FACTOR: u32 = 10;
 
 /// Creates the admin named in the configuration if no user has that name.
 ///
@@ -141,7 +164,8 @@ impl Application {
         let readiness = Readiness { pool: core.pool.clone(), broker: core.broker.clone() };
         let media = MediaSettings { dir: config.media_dir.clone(), max_bytes: config.avatar_max_bytes };
         let hash_pool = core.hash_pool.clone();
-        let server = http::serve(listener, core.module, readiness, public_urls(&config), media)?;
+        let proxies = config.trusted_proxies.clone();
+        let server = http::serve(listener, core.module, readiness, public_urls(&config), media, proxies)?;
         Ok(Self { port, hash_pool, server })
     }
 

@@ -15,6 +15,7 @@ mod notifications;
 mod outbox;
 mod posts;
 mod relay;
+mod throttle;
 mod tokens;
 mod users;
 mod webhooks;
