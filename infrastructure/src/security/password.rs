@@ -92,7 +92,7 @@ impl HashPool {
         for n in 0..size.workers.max(1) {
             let (receiver, shared, params) = (Arc::clone(&receiver), Arc::clone(&shared), params.clone());
             std::thread::Builder::new()
-                .name(format!("argon2-{n}"))
+                .name(format!("argon2-{}-{n}", shared.label))
                 .spawn(move || work(&receiver, &shared, &params))
                 .map_err(|e| PortError::Unknown(anyhow!(e).context("starting a hashing thread")))?;
         }
@@ -128,8 +128,25 @@ async fn answer<T>(reply: oneshot::Receiver<Result<T, PortError>>) -> Result<T, 
     reply.await.map_err(|_| PortError::Unknown(anyhow!("a hashing thread stopped mid-job")))?
 }
 
+/// The nice value of the hashing threads. Hashing is the one CPU-heavy job
+/// of the api: at the same priority, a login flood that keeps every worker
+/// busy takes the cores from requests that need a millisecond each. At 10 a
+/// hashing thread still gets about a tenth of a contended core, and all of an
+/// idle one; logins slow down under load, and the bounded queue turns that
+/// into fast 503s instead of a backlog.
+const HASHING_NICENESS: i32 = 10;
+
+fn lower_priority() {
+    // On Linux the nice value belongs to the thread, addressed by its id.
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASHING_NICENESS) {
+        tracing::warn!(error = %e, "could not lower the priority of a hashing thread");
+    }
+}
+
 /// One worker: takes jobs until the pool is dropped, reusing one buffer.
 fn work(receiver: &Mutex<Receiver<Job>>, shared: &Shared, params: &Params) {
+    lower_priority();
     // Allocated at the first job: an idle pool (a test app, a notifier) costs no memory.
     let mut memory: Vec<Block> = Vec::new();
     loop {
@@ -318,6 +335,24 @@ mod tests {
         assert!(!hasher.verify(Some(password.clone()), None).await.unwrap());
         assert!(!hasher.verify(None, Some(PasswordHash::new(hasher.decoy.clone()))).await.unwrap());
         assert!(!hasher.verify(Some(password), Some(PasswordHash::new("garbage".into()))).await.unwrap());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_below_the_priority_of_requests() {
+        let hasher = Argon2Hasher::new(ONE).await.unwrap();
+        let name = format!("argon2-{}-0", hasher.metrics_label());
+        let mut niceness = None;
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = task.unwrap().path();
+            if std::fs::read_to_string(dir.join("comm")).unwrap().trim() == name {
+                let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+                // Fields after the parenthesised name start at the 3rd; the nice value is the 19th.
+                let after_name = stat.rsplit_once(')').unwrap().1;
+                niceness = after_name.split_whitespace().nth(16).map(|n| n.parse::<i32>().unwrap());
+            }
+        }
+        assert_eq!(niceness, Some(HASHING_NICENESS), "thread {name}");
     }
 
     #[tokio::test]
