@@ -55,7 +55,6 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
         .await
         .context("loading revocations")?;
     let hasher = Argon2Hasher::new(HashPoolSize { workers: config.hash_workers, queue: config.hash_queue })
-        .await
         .context("preparing the password hasher")?;
     let hash_pool = hasher.metrics_label().to_owned();
     let limits = attempt_limits(config);

@@ -243,18 +243,25 @@ fn verify(secret: &[u8], encoded: &str, memory: &mut Vec<Block>) -> bool {
 #[shaku(interface = crate::di::PasswordHasherPort)]
 pub struct Argon2Hasher {
     pool: HashPool,
-    decoy: String,
+    /// Made at the first verification that needs it: a process that never
+    /// checks a password (the notifier, `ctl`) never spends a hash or holds a
+    /// 19 MiB buffer for it. That first unknown-user login costs two hashes,
+    /// once per process.
+    decoy: tokio::sync::OnceCell<String>,
 }
 
 impl Argon2Hasher {
-    /// Starts the workers and spends one hash making the decoy: call once at start-up.
+    /// Starts the workers (their memory is allocated at their first job).
     ///
     /// # Errors
     /// `PortError::Unknown` if argon2 refuses its parameters or a thread cannot start.
-    pub async fn new(size: HashPoolSize) -> Result<Self, PortError> {
-        let pool = HashPool::start(size)?;
-        let decoy = hash_on(&pool, uuid::Uuid::now_v7().to_string()).await?;
-        Ok(Self { pool, decoy })
+    pub fn new(size: HashPoolSize) -> Result<Self, PortError> {
+        Ok(Self { pool: HashPool::start(size)?, decoy: tokio::sync::OnceCell::new() })
+    }
+
+    /// A hash of a random password, that no candidate matches.
+    async fn decoy(&self) -> Result<String, PortError> {
+        self.decoy.get_or_try_init(|| hash_on(&self.pool, uuid::Uuid::now_v7().to_string())).await.cloned()
     }
 
     /// The `pool` label of this hasher's metrics.
@@ -278,7 +285,10 @@ impl PasswordHasher for Argon2Hasher {
 
     async fn verify(&self, candidate: Option<Password>, hash: Option<PasswordHash>) -> Result<bool, PortError> {
         let genuine = candidate.is_some() && hash.is_some();
-        let encoded = hash.map_or_else(|| self.decoy.clone(), |h| h.as_str().to_owned());
+        let encoded = match hash {
+            Some(hash) => hash.as_str().to_owned(),
+            None => self.decoy().await?,
+        };
         // An impossible password is still checked (against itself or the decoy) so it takes as long.
         let secret = candidate.map_or_else(|| "not a real password".to_owned(), |p| p.expose().to_owned());
         let (reply, answered) = oneshot::channel();
@@ -297,7 +307,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
-        let hasher = Argon2Hasher::new(ONE).await.unwrap();
+        let hasher = Argon2Hasher::new(ONE).unwrap();
         let password = Password::new("correct horse").unwrap();
         let hash = hasher.hash(password.clone()).await.unwrap();
         assert!(hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", hash.as_str());
@@ -308,7 +318,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_written_by_the_argon2_crate_still_verify() {
-        let hasher = Argon2Hasher::new(ONE).await.unwrap();
+        let hasher = Argon2Hasher::new(ONE).unwrap();
         let stored = Argon2::new(Algorithm::Argon2id, Version::V0x13, params().unwrap())
             .hash_password(b"correct horse")
             .unwrap()
@@ -322,7 +332,7 @@ mod tests {
     #[tokio::test]
     async fn our_hashes_verify_with_the_argon2_crate() {
         use argon2::PasswordVerifier as _;
-        let hasher = Argon2Hasher::new(ONE).await.unwrap();
+        let hasher = Argon2Hasher::new(ONE).unwrap();
         let hash = hasher.hash(Password::new("correct horse").unwrap()).await.unwrap();
         let parsed = PhcHash::new(hash.as_str()).unwrap();
         assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
@@ -330,17 +340,19 @@ mod tests {
 
     #[tokio::test]
     async fn missing_halves_and_garbage_hashes_never_verify() {
-        let hasher = Argon2Hasher::new(ONE).await.unwrap();
+        let hasher = Argon2Hasher::new(ONE).unwrap();
         let password = Password::new("correct horse").unwrap();
         assert!(!hasher.verify(Some(password.clone()), None).await.unwrap());
-        assert!(!hasher.verify(None, Some(PasswordHash::new(hasher.decoy.clone()))).await.unwrap());
+        assert!(!hasher.verify(None, Some(PasswordHash::new(hasher.decoy().await.unwrap()))).await.unwrap());
         assert!(!hasher.verify(Some(password), Some(PasswordHash::new("garbage".into()))).await.unwrap());
     }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_below_the_priority_of_requests() {
-        let hasher = Argon2Hasher::new(ONE).await.unwrap();
+        let hasher = Argon2Hasher::new(ONE).unwrap();
+        // Once it has answered a job, the worker has surely set its priority.
+        hasher.hash(Password::new("correct horse").unwrap()).await.unwrap();
         let name = format!("argon2-{}-0", hasher.metrics_label());
         let mut niceness = None;
         for task in std::fs::read_dir("/proc/self/task").unwrap() {
@@ -357,7 +369,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_refuses_at_once_and_the_pool_recovers() {
-        let hasher = Argon2Hasher::new(ONE).await.unwrap();
+        let hasher = Argon2Hasher::new(ONE).unwrap();
         let password = Password::new("correct horse").unwrap();
         // One job runs, one waits; the others cannot fit and must not wait.
         let burst = (0..6).map(|_| hasher.hash(password.clone()));
