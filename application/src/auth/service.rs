@@ -46,7 +46,8 @@ const MAX_COUNTED_USERNAME: usize = 64;
 
 /// The name an attempt is counted under: case-insensitive, bounded.
 fn counted_name(username: &str) -> String {
-    username.chars().take(MAX_COUNTED_USERNAME).collect::<String>().to_lowercase()
+    // Lower-cased first: lower-casing can lengthen a string ('İ' becomes two characters).
+    username.to_lowercase().chars().take(MAX_COUNTED_USERNAME).collect()
 }
 
 /// A refusal's wait in whole seconds, rounded up: retrying after it must succeed.

@@ -236,6 +236,17 @@ mod throttling {
     }
 
     #[test]
+    fn usernames_are_counted_lower_cased_and_cut_to_64_characters() {
+        let h = Harness::with_limits(DOCUMENTED);
+        let long = "İ".repeat(100);
+        for _ in 0..5 {
+            login(&h, &long, "wrong password", CLIENT).unwrap_err();
+        }
+        let refused = login(&h, &"i̇".repeat(100), "wrong password", CLIENT);
+        assert_refused(refused, 15 * 60);
+    }
+
+    #[test]
     fn a_taken_username_still_counts_as_a_registration() {
         let h = Harness::with_limits(DOCUMENTED);
         register_from(&h, "alice", CLIENT).unwrap();
