@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 pub use crate::admin::ports::{ActivityLog, Counts, StatsRepository};
 pub use crate::auth::ports::{
-    AccessClaims, IssuedAccessToken, PasswordHash, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList,
-    TicketStore, TokenIssuer,
+    AccessClaims, Admission, AttemptId, AttemptLimiter, IssuedAccessToken, LoginLimits, PasswordHash, PasswordHasher,
+    RateLimit, RefreshOutcome, RefreshTokenStore, RevocationList, TicketStore, TokenIssuer,
 };
 pub use crate::follow::ports::{FollowEntry, FollowRepository, NewFollow};
 pub use crate::notification::ports::NotificationRepository;

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::{Author, Password, Role, User, UserId, Username};
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use uuid::Uuid;
 
 use crate::ports::*;
@@ -173,20 +174,30 @@ impl UserRepository for InMemoryUsers {
     }
 }
 
-/// "Hashes" by prefixing; counts verifications so tests can check that every
-/// login attempt pays exactly one.
+/// "Hashes" by prefixing; counts hashes and verifications so tests can check
+/// that every login attempt pays exactly one, and a refused one none. While
+/// `busy` is set it refuses everything, like a saturated pool.
 #[derive(Default)]
 pub struct FakeHasher {
+    pub hashes: AtomicUsize,
     pub verifications: AtomicUsize,
+    pub busy: AtomicBool,
 }
 
 #[async_trait]
 impl PasswordHasher for FakeHasher {
     async fn hash(&self, password: Password) -> Result<PasswordHash, PortError> {
+        if self.busy.load(Ordering::SeqCst) {
+            return Err(PortError::Busy);
+        }
+        self.hashes.fetch_add(1, Ordering::SeqCst);
         Ok(PasswordHash::new(format!("hashed:{}", password.expose())))
     }
 
     async fn verify(&self, candidate: Option<Password>, hash: Option<PasswordHash>) -> Result<bool, PortError> {
+        if self.busy.load(Ordering::SeqCst) {
+            return Err(PortError::Busy);
+        }
         self.verifications.fetch_add(1, Ordering::SeqCst);
         Ok(match (candidate, hash) {
             (Some(candidate), Some(hash)) => hash.as_str() == format!("hashed:{}", candidate.expose()),
@@ -307,6 +318,114 @@ impl RevocationList for InMemoryRevocations {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AttemptKind {
+    Login,
+    Registration,
+}
+
+struct AttemptRow {
+    id: Uuid,
+    kind: AttemptKind,
+    /// Lower-cased by the use case; `None` for registrations.
+    username: Option<String>,
+    client: IpAddr,
+    at: DateTime<Utc>,
+}
+
+/// Attempts in memory, with the port's contract: one lock makes each call atomic.
+#[derive(Default)]
+pub struct InMemoryAttempts {
+    rows: Mutex<Vec<AttemptRow>>,
+}
+
+impl InMemoryAttempts {
+    pub fn count(&self) -> usize {
+        self.rows.lock().unwrap().len()
+    }
+}
+
+/// How long until `limit` admits one more, given the times of the counted attempts.
+fn wait_for(times: impl Iterator<Item = DateTime<Utc>>, limit: &RateLimit, now: DateTime<Utc>) -> Option<Duration> {
+    let mut recent: Vec<_> = times.filter(|at| *at > now - limit.window).collect();
+    if recent.len() < limit.max as usize {
+        return None;
+    }
+    recent.sort_unstable_by(|a, b| b.cmp(a));
+    let Some(blocking) = (limit.max as usize).checked_sub(1).map(|i| recent[i]) else {
+        return Some(limit.window);
+    };
+    Some((blocking + limit.window - now).max(Duration::seconds(1)))
+}
+
+#[async_trait]
+impl AttemptLimiter for InMemoryAttempts {
+    async fn begin_login(
+        &self,
+        username: &str,
+        client: IpAddr,
+        limits: &LoginLimits,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, PortError> {
+        let mut rows = self.rows.lock().unwrap();
+        let from_client = || rows.iter().filter(|r| r.kind == AttemptKind::Login && r.client == client);
+        let waits = [
+            wait_for(from_client().map(|r| r.at), &limits.per_address, now),
+            wait_for(
+                from_client().filter(|r| r.username.as_deref() == Some(username)).map(|r| r.at),
+                &limits.per_username,
+                now,
+            ),
+        ];
+        if let Some(retry_after) = waits.into_iter().flatten().max() {
+            return Ok(Admission::Refused { retry_after });
+        }
+        let id = Uuid::now_v7();
+        rows.push(AttemptRow { id, kind: AttemptKind::Login, username: Some(username.to_owned()), client, at: now });
+        Ok(Admission::Admitted(AttemptId(id)))
+    }
+
+    async fn clear_logins(&self, username: &str, client: IpAddr) -> Result<(), PortError> {
+        self.rows.lock().unwrap().retain(|r| {
+            !(r.kind == AttemptKind::Login && r.client == client && r.username.as_deref() == Some(username))
+        });
+        Ok(())
+    }
+
+    async fn begin_registration(
+        &self,
+        client: IpAddr,
+        limit: &RateLimit,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, PortError> {
+        let mut rows = self.rows.lock().unwrap();
+        let times = rows.iter().filter(|r| r.kind == AttemptKind::Registration && r.client == client).map(|r| r.at);
+        if let Some(retry_after) = wait_for(times, limit, now) {
+            return Ok(Admission::Refused { retry_after });
+        }
+        let id = Uuid::now_v7();
+        rows.push(AttemptRow { id, kind: AttemptKind::Registration, username: None, client, at: now });
+        Ok(Admission::Admitted(AttemptId(id)))
+    }
+
+    async fn forget(&self, attempt: AttemptId) -> Result<(), PortError> {
+        self.rows.lock().unwrap().retain(|r| r.id != attempt.0);
+        Ok(())
+    }
+}
+
+/// The address every harness request comes from, unless a test says otherwise.
+pub const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+
+/// Limits no ordinary use-case test comes near.
+pub const GENEROUS: crate::auth::AttemptLimits = crate::auth::AttemptLimits {
+    login: LoginLimits {
+        per_username: RateLimit { max: 1000, window: Duration::minutes(15) },
+        per_address: RateLimit { max: 10_000, window: Duration::minutes(15) },
+    },
+    registration: RateLimit { max: 1000, window: Duration::hours(1) },
+};
+
 /// Both services over one set of fakes.
 pub struct Harness {
     pub users: std::sync::Arc<InMemoryUsers>,
@@ -315,12 +434,19 @@ pub struct Harness {
     pub hasher: std::sync::Arc<FakeHasher>,
     pub avatars: std::sync::Arc<InMemoryAvatars>,
     pub activity: std::sync::Arc<RecordedActivity>,
+    pub attempts: std::sync::Arc<InMemoryAttempts>,
     pub auth: crate::auth::AuthService,
     pub accounts: crate::user::UserService,
 }
 
 impl Default for Harness {
     fn default() -> Self {
+        Self::with_limits(GENEROUS)
+    }
+}
+
+impl Harness {
+    pub fn with_limits(limits: crate::auth::AttemptLimits) -> Self {
         use std::sync::Arc;
         let clock = Arc::new(FixedClock::default());
         let users = Arc::new(InMemoryUsers::default());
@@ -330,6 +456,7 @@ impl Default for Harness {
         let refresh = Arc::new(InMemoryRefreshTokens::default());
         let avatars = Arc::new(InMemoryAvatars::default());
         let activity = Arc::new(RecordedActivity::default());
+        let attempts = Arc::new(InMemoryAttempts::default());
         let ports = crate::auth::AuthPorts {
             users: users.clone(),
             hasher: hasher.clone(),
@@ -339,8 +466,9 @@ impl Default for Harness {
             tickets: Arc::new(InMemoryTickets::default()),
             activity: activity.clone(),
             clock: clock.clone(),
+            attempts: attempts.clone(),
         };
-        let auth = crate::auth::AuthService::new(ports, Duration::days(30));
+        let auth = crate::auth::AuthService::new(ports, Duration::days(30), limits);
         let accounts = crate::user::UserService::new(crate::user::UserPorts {
             users: users.clone(),
             hasher: hasher.clone(),
@@ -349,11 +477,9 @@ impl Default for Harness {
             avatars: avatars.clone(),
             clock: clock.clone(),
         });
-        Self { users, content: Arc::default(), clock, hasher, avatars, activity, auth, accounts }
+        Self { users, content: Arc::default(), clock, hasher, avatars, activity, attempts, auth, accounts }
     }
-}
 
-impl Harness {
     pub fn avatar_files(&self) -> Vec<String> {
         self.avatars.files.lock().unwrap().iter().cloned().collect()
     }
@@ -392,7 +518,7 @@ impl Harness {
             email: None,
             role,
         };
-        futures::executor::block_on(self.auth.register(command, caller))
+        futures::executor::block_on(self.auth.register(command, caller, CLIENT))
     }
 
     /// Registers `name` and signs in; returns the access claims and the tokens.
@@ -402,7 +528,7 @@ impl Harness {
     }
 
     pub fn login(&self, name: &str) -> (AccessClaims, crate::auth::Tokens) {
-        let tokens = futures::executor::block_on(self.auth.login(name, "correct horse")).unwrap();
+        let tokens = futures::executor::block_on(self.auth.login(name, "correct horse", CLIENT)).unwrap();
         (self.auth.authenticate(&tokens.access_token).unwrap(), tokens)
     }
 

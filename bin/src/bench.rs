@@ -1,12 +1,21 @@
-//! Load harness for the live fan-out (not a test): starts the release `api`
-//! and `notifier` binaries against a scratch database and a private exchange,
-//! connects N followers of one author over WebSocket, and measures
+//! Load harness (not a test): starts the release binaries against a scratch
+//! database and a private exchange, and measures one of two things.
+//!
+//! `--mode fan-out` (the default): connects N followers of one author over
+//! WebSocket to the `notifier`, and measures
 //!
 //! * post -> delivery latency (p50, p99 over every delivery),
 //! * time from a post to its last delivery,
 //! * notifier RSS per idle connection.
 //!
+//! `--mode login-flood`: measures `GET /api/v1/users/me` on the `api` alone
+//! (`--readers` connections for `--seconds`), then again while `--flooders`
+//! connections send wrong-password logins (a new username each time), and
+//! prints both, their ratio, how the flood was answered (count per status)
+//! and the api's peak RSS.
+//!
 //! `cargo build --release --bins && target/release/bench --followers 1000`
+//! `target/release/bench --mode login-flood`
 //! PostgreSQL and RabbitMQ come from `DATABASE_SERVER` and `AMQP_URL`
 //! (defaults: the local servers). The scratch database is dropped at the end.
 
@@ -16,11 +25,12 @@ use futures::StreamExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
@@ -28,9 +38,38 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret";
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    /// Post -> WebSocket delivery to many followers.
+    FanOut,
+    /// GET /users/me alone, then during a flood of wrong-password logins.
+    LoginFlood,
+}
+
 #[derive(Parser)]
-#[command(about = "Measures the post -> WebSocket fan-out of a local api + notifier")]
+#[command(about = "Measures the post -> WebSocket fan-out of a local api + notifier, or the api under a login flood")]
 struct Args {
+    #[arg(long, value_enum, default_value_t = Mode::FanOut)]
+    mode: Mode,
+    /// login-flood: connections reading GET /users/me.
+    #[arg(long, default_value_t = 32)]
+    readers: usize,
+    /// login-flood: connections sending wrong-password logins.
+    #[arg(long, default_value_t = 64)]
+    flooders: usize,
+    /// login-flood: seconds of each measurement (alone, then under the flood).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// login-flood: LOGIN_MAX_FAILURES of the api (a huge value takes the
+    /// throttle out of the way, so that every login reaches the hashing pool).
+    #[arg(long)]
+    login_max_failures: Option<u32>,
+    /// login-flood: HASH_WORKERS of the api (default: its own, the core count).
+    #[arg(long)]
+    hash_workers: Option<usize>,
+    /// login-flood: HASH_QUEUE of the api (default: its own, 64).
+    #[arg(long)]
+    hash_queue: Option<usize>,
     /// Connected followers of the posting author.
     #[arg(long, default_value_t = 1000)]
     followers: usize,
@@ -162,9 +201,14 @@ fn token(user: &str) -> anyhow::Result<String> {
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// A `kB` line of `/proc/<pid>/status` (`VmRSS:` now, `VmHWM:` the peak so far).
+fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("bad VmRSS")?.parse()?)
+    let line = status.lines().find(|l| l.starts_with(field)).with_context(|| format!("no {field}"))?;
+    Ok(line.split_whitespace().nth(1).with_context(|| format!("bad {field}"))?.parse()?)
 }
 
 type Arrivals = mpsc::UnboundedSender<(String, Instant)>;
@@ -226,6 +270,13 @@ async fn remove_exchange(exchange: &str) -> anyhow::Result<()> {
 }
 
 async fn run(args: &Args, database_url: &str, exchange: &str) -> anyhow::Result<()> {
+    match args.mode {
+        Mode::FanOut => fan_out(args, database_url, exchange).await,
+        Mode::LoginFlood => login_flood(args, database_url, exchange).await,
+    }
+}
+
+async fn fan_out(args: &Args, database_url: &str, exchange: &str) -> anyhow::Result<()> {
     let services = start(database_url, exchange, args.notifier_workers).await?;
     let (author, followers) = seed(database_url, args.followers).await?;
     // The api and notifier read AMQP_URL from the environment the bench was started in.
@@ -311,6 +362,180 @@ async fn run(args: &Args, database_url: &str, exchange: &str) -> anyhow::Result<
         rss_connected,
         per_connection,
     );
+    drop(services);
+    Ok(())
+}
+
+/// The api alone, with the flood's settings, and its pid.
+async fn start_api(args: &Args, database_url: &str, exchange: &str) -> anyhow::Result<(Services, u32)> {
+    let port = free_port()?;
+    let mut command = Command::new(sibling("api")?);
+    command
+        .env("DATABASE_URL", database_url)
+        .env("AMQP_EXCHANGE", exchange)
+        .env("JWT_SECRET_KEY", SECRET)
+        .env("SERVER_ADDRESS", "127.0.0.1")
+        .env("SERVER_PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    if let Some(max) = args.login_max_failures {
+        command.env("LOGIN_MAX_FAILURES", max.to_string());
+    }
+    if let Some(workers) = args.hash_workers {
+        command.env("HASH_WORKERS", workers.to_string());
+    }
+    if let Some(queue) = args.hash_queue {
+        command.env("HASH_QUEUE", queue.to_string());
+    }
+    let api = command.spawn()?;
+    let pid = api.id();
+    let services = Services {
+        children: vec![api],
+        api: format!("http://127.0.0.1:{port}"),
+        notifier: String::new(),
+        notifier_pid: 0,
+    };
+    wait_ready(&services.api).await?;
+    Ok((services, pid))
+}
+
+/// Throughput and latency of GET /users/me over one measurement.
+struct Reads {
+    requests: usize,
+    failures: usize,
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// `readers` connections reading GET /users/me back to back for `seconds`.
+async fn read_me(api: &str, token: &str, readers: usize, seconds: u64) -> anyhow::Result<Reads> {
+    let http = reqwest::Client::new();
+    let url = format!("{api}/api/v1/users/me");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..readers)
+        .map(|_| {
+            let (http, url, token) = (http.clone(), url.clone(), token.to_owned());
+            tokio::spawn(async move {
+                let (mut latencies, mut failures) = (Vec::new(), 0usize);
+                while Instant::now() < deadline {
+                    let at = Instant::now();
+                    match http.get(&url).bearer_auth(&token).send().await {
+                        Ok(response) if response.status().is_success() => {
+                            let _ = response.bytes().await;
+                            latencies.push(at.elapsed());
+                        }
+                        _ => failures += 1,
+                    }
+                }
+                (latencies, failures)
+            })
+        })
+        .collect();
+    let (mut latencies, mut failures) = (Vec::new(), 0);
+    for task in tasks {
+        let (mine, failed) = task.await?;
+        latencies.extend(mine);
+        failures += failed;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    Ok(Reads {
+        requests: latencies.len(),
+        failures,
+        per_second: latencies.len() as f64 / elapsed,
+        p50: percentile(&latencies, 50.0),
+        p99: percentile(&latencies, 99.0),
+    })
+}
+
+/// `flooders` connections sending wrong-password logins, a new username each
+/// time, until `stop`; answers the count per status (0 = no answer).
+async fn flood(api: String, flooders: usize, stop: Arc<AtomicBool>) -> anyhow::Result<BTreeMap<u16, u64>> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let url = format!("{api}/api/v1/auth/login");
+    let tasks: Vec<_> = (0..flooders)
+        .map(|flooder| {
+            let (http, url, stop) = (http.clone(), url.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let body = json!({"username": format!("flood{flooder}x{n}"), "password": "wrong password"});
+                    let status = match http.post(&url).json(&body).send().await {
+                        Ok(response) => {
+                            let status = response.status().as_u16();
+                            let _ = response.bytes().await;
+                            status
+                        }
+                        Err(_) => 0,
+                    };
+                    *statuses.entry(status).or_default() += 1;
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut total = BTreeMap::new();
+    for task in tasks {
+        for (status, count) in task.await? {
+            *total.entry(status).or_default() += count;
+        }
+    }
+    Ok(total)
+}
+
+async fn login_flood(args: &Args, database_url: &str, exchange: &str) -> anyhow::Result<()> {
+    let (services, pid) = start_api(args, database_url, exchange).await?;
+    // The reader is written straight to the database and given a token: reading costs no hash.
+    let (reader, _) = seed(database_url, 0).await?;
+    let token = token(&reader)?;
+    let rss_idle = rss_kib(pid)?;
+
+    let alone = read_me(&services.api, &token, args.readers, args.seconds).await?;
+    let rss_before_flood = proc_status_kib(pid, "VmHWM:")?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooding = tokio::spawn(flood(services.api.clone(), args.flooders, Arc::clone(&stop)));
+    // Let the flood reach its steady state (throttle engaged, hash queue full) before measuring.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let during = read_me(&services.api, &token, args.readers, args.seconds).await?;
+    stop.store(true, Ordering::Relaxed);
+    let answered = flooding.await??;
+    let rss_peak = proc_status_kib(pid, "VmHWM:")?;
+    let flood_seconds = args.seconds as f64 + 1.0;
+    let logins: u64 = answered.values().sum();
+
+    let statuses = answered.iter().map(|(status, count)| format!("{status}: {count}")).collect::<Vec<_>>().join(", ");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "| readers | flooders | /me alone: req/s, p50, p99 | /me under the flood: req/s, p50, p99 | ratio | flood answered (about {:.0} s) | logins/s | api RSS idle / peak before flood / peak |",
+        flood_seconds
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {} | {} | {:.0}, {:.2} ms, {:.2} ms | {:.0}, {:.2} ms, {:.2} ms | {:.0} % | {} | {:.0} | {} / {} / {} KiB |",
+        args.readers,
+        args.flooders,
+        alone.per_second,
+        ms(alone.p50),
+        ms(alone.p99),
+        during.per_second,
+        ms(during.p50),
+        ms(during.p99),
+        100.0 * during.per_second / alone.per_second.max(1e-9),
+        statuses,
+        logins as f64 / flood_seconds,
+        rss_idle,
+        rss_before_flood,
+        rss_peak,
+    );
+    if alone.failures + during.failures > 0 {
+        println!("(GET /users/me failures: {} alone, {} under the flood)", alone.failures, during.failures);
+    }
+    println!("({} and {} reads measured)", alone.requests, during.requests);
     drop(services);
     Ok(())
 }

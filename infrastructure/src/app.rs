@@ -1,6 +1,8 @@
 //! Start-up: configuration in, running services out.
 
 use anyhow::Context;
+use application::auth::AttemptLimits;
+use application::ports::{LoginLimits, RateLimit};
 use application::user::{AdminBootstrap, UserService};
 use shaku::HasComponent;
 use std::net::TcpListener;
@@ -14,8 +16,8 @@ use crate::http::media::MediaSettings;
 use crate::http::{self, Readiness};
 use crate::messaging::{self, Broker, Relay};
 use crate::persistence::outbox::Outbox;
-use crate::persistence::{self, PgActivity, PgPool, PgRevocationStore, PgWebhookRepository};
-use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
+use crate::persistence::{self, PgActivity, PgAttemptLimiter, PgPool, PgRevocationStore, PgWebhookRepository};
+use crate::security::{Argon2Hasher, HashPoolSize, JwtTokenIssuer, RevocationCache};
 use crate::storage::{DecodeLimits, LocalAvatarStorage};
 use crate::webhooks::{DeliveryLimits, Pipeline, PublicUrlGuard};
 use crate::wire::PublicUrls;
@@ -32,6 +34,8 @@ pub struct Core {
     pub broker: Broker,
     /// Woken after each commit that wrote outbox rows.
     pub relay_wake: Arc<Notify>,
+    /// The `pool` label of the password hasher's metrics.
+    pub hash_pool: String,
 }
 
 #[must_use]
@@ -51,9 +55,13 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
     let revocations = RevocationCache::load(PgRevocationStore::new(pool.clone(), outbox.clone()))
         .await
         .context("loading revocations")?;
+    let hasher = Argon2Hasher::new(HashPoolSize { workers: config.hash_workers, queue: config.hash_queue })
+        .context("preparing the password hasher")?;
+    let hash_pool = hasher.metrics_label().to_owned();
+    let limits = attempt_limits(config);
     let adapters = Adapters {
         pool: pool.clone(),
-        hasher: Argon2Hasher::new().await.context("preparing the password hasher")?,
+        hasher,
         tokens: JwtTokenIssuer::new(
             &config.jwt_secret_key,
             &config.jwt_issuer,
@@ -68,12 +76,32 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
         webhooks: PgWebhookRepository::new(pool.clone()),
         url_guard: PublicUrlGuard::new(config.webhook_allow_private),
         outbox,
-        auth: AuthSettings { refresh_ttl: chrono::Duration::seconds(config.refresh_ttl_seconds.into()) },
+        attempts: PgAttemptLimiter::start(
+            pool.clone(),
+            limits.login.per_username.window.max(limits.registration.window),
+        ),
+        auth: AuthSettings { refresh_ttl: chrono::Duration::seconds(config.refresh_ttl_seconds.into()), limits },
         posts: PostSettings { daily_limit: config.post_daily_limit },
     };
     let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
-    Ok(Core { module: Arc::new(AppModule::wire(adapters)), pool, revocations, broker, relay_wake })
+    Ok(Core { module: Arc::new(AppModule::wire(adapters)), pool, revocations, broker, relay_wake, hash_pool })
 }
+
+/// The throttling limits of the configuration (API.md, "Throttling").
+#[must_use]
+pub fn attempt_limits(config: &Config) -> AttemptLimits {
+    let window = chrono::Duration::seconds(config.login_window_seconds.into());
+    AttemptLimits {
+        login: LoginLimits {
+            per_username: RateLimit { max: config.login_max_failures, window },
+            per_address: RateLimit { max: config.login_max_failures.saturating_mul(ADDRESS_FACTOR), window },
+        },
+        registration: RateLimit { max: config.register_per_hour, window: chrono::Duration::hours(1) },
+    }
+}
+
+/// Failed logins from one address may reach this many times the per-username limit.
+const ADDRESS_FACTOR: u32 = 10;
 
 /// Creates the admin named in the configuration if no user has that name.
 ///
@@ -109,6 +137,7 @@ pub fn spawn_revocation_listener(broker: Broker, revocations: RevocationCache, p
 /// A built api, bound to its port but not yet serving.
 pub struct Application {
     port: u16,
+    hash_pool: String,
     server: actix_web::dev::Server,
     broker: Broker,
 }
@@ -153,14 +182,23 @@ impl Application {
         let port = listener.local_addr()?.port();
         let readiness = Readiness { pool: core.pool.clone(), broker: core.broker.clone() };
         let media = MediaSettings { dir: config.media_dir.clone(), max_bytes: config.avatar_max_bytes };
-        let server = http::serve(listener, core.module, readiness, public_urls(&config), media)?;
-        Ok(Self { port, server, broker: core.broker })
+        let hash_pool = core.hash_pool.clone();
+        let proxies = config.trusted_proxies.clone();
+        let server = http::serve(listener, core.module, readiness, public_urls(&config), media, proxies)?;
+        Ok(Self { port, hash_pool, server, broker: core.broker })
     }
 
     /// The port actually bound (useful with `SERVER_PORT=0`).
     #[must_use]
     pub const fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The `pool` label of this api's password-hashing metrics (tests running
+    /// several apps in one process tell theirs apart by it).
+    #[must_use]
+    pub fn hash_pool(&self) -> &str {
+        &self.hash_pool
     }
 
     /// # Errors

@@ -10,6 +10,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::http::client::TrustedProxies;
+
 /// A variable that is missing or holds a bad value.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {variable} {problem}")]
@@ -50,6 +52,18 @@ pub struct Config {
     pub webhook_per_target: usize,
     /// Deliveries in flight for one user's webhooks together.
     pub webhook_per_user: usize,
+    /// Failed logins per username and client address within the window; the
+    /// per-address limit is ten times this.
+    pub login_max_failures: u32,
+    pub login_window_seconds: u32,
+    /// Registrations per client address per hour.
+    pub register_per_hour: u32,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Password-hashing threads (default: the number of cores).
+    pub hash_workers: usize,
+    /// Hashing jobs that may wait for a thread before login/register answer 503 `busy`.
+    pub hash_queue: usize,
 }
 
 /// Where each variable comes from: the process environment in production, a
@@ -121,6 +135,12 @@ pub fn database_url_from_env() -> Result<String, ConfigError> {
     // A missing .env is normal outside development.
     let _ = dotenvy::dotenv();
     database_url(&Reader(&Environment))
+}
+
+/// One hashing thread per core: argon2 is pure CPU, more threads only queue
+/// on the cores and hold more 19 MiB buffers.
+fn default_hash_workers() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
 }
 
 /// A JWT secret shorter than this is refused (HS256 wants 256 bits).
@@ -288,6 +308,12 @@ impl Config {
             webhook_allow_private: read.parsed("WEBHOOK_ALLOW_PRIVATE", false)?,
             webhook_per_target: read.bounded("WEBHOOK_PER_TARGET", 2, 1)? as usize,
             webhook_per_user: read.bounded("WEBHOOK_PER_USER", 4, 1)? as usize,
+            login_max_failures: read.bounded("LOGIN_MAX_FAILURES", 5, 1)?,
+            login_window_seconds: read.bounded("LOGIN_WINDOW_SECONDS", 900, 1)?,
+            register_per_hour: read.bounded("REGISTER_PER_HOUR", 10, 1)?,
+            trusted_proxies: read.parsed("TRUSTED_PROXIES", TrustedProxies::default())?,
+            hash_workers: read.bounded("HASH_WORKERS", default_hash_workers(), 1)? as usize,
+            hash_queue: read.bounded("HASH_QUEUE", 64, 1)? as usize,
         })
     }
 
@@ -325,6 +351,10 @@ mod tests {
         assert_eq!(config.jwt_ttl_seconds, 3600);
         assert_eq!(config.database_url(), "postgres://postgres@127.0.0.1:5432/social");
         assert!(config.admin.is_none());
+        assert_eq!(config.hash_queue, 64);
+        assert_eq!((config.login_max_failures, config.login_window_seconds, config.register_per_hour), (5, 900, 10));
+        assert!(config.trusted_proxies.is_empty());
+        assert_eq!(config.hash_workers, std::thread::available_parallelism().unwrap().get());
     }
 
     #[test]
@@ -372,11 +402,30 @@ mod tests {
             ("JWT_TTL_SECONDS", "0"),
             ("DATABASE_URL", "mysql://x"),
             ("WEBHOOK_ALLOW_PRIVATE", "maybe"),
+            ("HASH_WORKERS", "0"),
+            ("HASH_WORKERS", "many"),
+            ("HASH_QUEUE", "0"),
+            ("HASH_QUEUE", "-1"),
+            ("LOGIN_MAX_FAILURES", "0"),
+            ("LOGIN_WINDOW_SECONDS", "15m"),
+            ("REGISTER_PER_HOUR", "0"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
         ] {
             let err = Config::from_source(&HashMap::from([("JWT_SECRET_KEY", KEY), (variable, value)])).unwrap_err();
             assert_eq!(err.variable, variable);
             assert!(err.to_string().starts_with(&format!("configuration: {variable} ")));
         }
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_networks() {
+        let source = HashMap::from([("JWT_SECRET_KEY", KEY), ("TRUSTED_PROXIES", " 10.0.0.1, 192.168.0.0/16 ,::1,")]);
+        let proxies = Config::from_source(&source).unwrap().trusted_proxies;
+        for trusted in ["10.0.0.1", "192.168.44.3", "::1"] {
+            assert!(proxies.contains(trusted.parse().unwrap()), "{trusted}");
+        }
+        assert!(!proxies.contains("10.0.0.2".parse().unwrap()));
     }
 
     #[test]

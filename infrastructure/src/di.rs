@@ -2,13 +2,13 @@
 //! built from them. Handlers receive use cases through it.
 
 use application::admin::StatsService;
-use application::auth::{AuthPorts, AuthService};
+use application::auth::{AttemptLimits, AuthPorts, AuthService};
 use application::follow::FollowService;
 use application::notification::NotificationService;
 use application::ports::{
-    ActivityLog, AvatarStorage, Clock, FollowRepository, NotificationRepository, PasswordHasher, PostRepository,
-    RefreshTokenStore, RevocationList, StatsRepository, TicketStore, TokenIssuer, UrlGuard, UserRepository,
-    WebhookRepository,
+    ActivityLog, AttemptLimiter, AvatarStorage, Clock, FollowRepository, LoginLimits, NotificationRepository,
+    PasswordHasher, PostRepository, RateLimit, RefreshTokenStore, RevocationList, StatsRepository, TicketStore,
+    TokenIssuer, UrlGuard, UserRepository, WebhookRepository,
 };
 use application::post::PostService;
 use application::user::{UserPorts, UserService};
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::clock::SystemClock;
 use crate::persistence::outbox::Outbox;
 use crate::persistence::{
-    PgActivity, PgFollowRepository, PgFollowRepositoryParameters, PgNotificationRepository,
+    PgActivity, PgAttemptLimiter, PgFollowRepository, PgFollowRepositoryParameters, PgNotificationRepository,
     PgNotificationRepositoryParameters, PgPool, PgPostRepository, PgPostRepositoryParameters, PgRefreshTokenStore,
     PgRefreshTokenStoreParameters, PgStats, PgTicketStore, PgTicketStoreParameters, PgUserRepository,
     PgUserRepositoryParameters, PgWebhookRepository,
@@ -54,6 +54,7 @@ injectable_ports! {
     StatsRepositoryPort => StatsRepository,
     WebhookRepositoryPort => WebhookRepository,
     UrlGuardPort => UrlGuard,
+    AttemptLimiterPort => AttemptLimiter,
 }
 
 /// Resolves the twin of a port and hands it out as the port itself.
@@ -65,9 +66,26 @@ where
 }
 
 /// Settings of the use cases that do not come from a port.
-#[derive(Default)]
 pub struct AuthSettings {
     pub refresh_ttl: chrono::Duration,
+    pub limits: AttemptLimits,
+}
+
+impl Default for AuthSettings {
+    /// The defaults of API.md's configuration table.
+    fn default() -> Self {
+        let window = chrono::Duration::minutes(15);
+        Self {
+            refresh_ttl: chrono::Duration::days(30),
+            limits: AttemptLimits {
+                login: LoginLimits {
+                    per_username: RateLimit { max: 5, window },
+                    per_address: RateLimit { max: 50, window },
+                },
+                registration: RateLimit { max: 10, window: chrono::Duration::hours(1) },
+            },
+        }
+    }
 }
 
 impl Component<AppModule> for AuthService {
@@ -84,8 +102,9 @@ impl Component<AppModule> for AuthService {
             tickets: port::<dyn TicketStorePort>(context),
             activity: port::<dyn ActivityLogPort>(context),
             clock: port::<dyn ClockPort>(context),
+            attempts: port::<dyn AttemptLimiterPort>(context),
         };
-        Box::new(Self::new(ports, settings.refresh_ttl))
+        Box::new(Self::new(ports, settings.refresh_ttl, settings.limits))
     }
 }
 
@@ -189,6 +208,7 @@ module! {
             PgTicketStore,
             LocalAvatarStorage,
             PgActivity,
+            PgAttemptLimiter,
             PgStats,
             PgWebhookRepository,
             PublicUrlGuard,
@@ -212,6 +232,7 @@ pub struct Adapters {
     pub revocations: RevocationCache,
     pub avatars: LocalAvatarStorage,
     pub activity: PgActivity,
+    pub attempts: PgAttemptLimiter,
     pub webhooks: PgWebhookRepository,
     pub url_guard: PublicUrlGuard,
     pub outbox: Outbox,
@@ -245,6 +266,7 @@ impl AppModule {
             .with_component_override::<dyn AvatarStoragePort>(Box::new(adapters.avatars))
             .with_component_override::<dyn StatsRepositoryPort>(Box::new(PgStats::new(adapters.activity.clone())))
             .with_component_override::<dyn ActivityLogPort>(Box::new(adapters.activity))
+            .with_component_override::<dyn AttemptLimiterPort>(Box::new(adapters.attempts))
             .with_component_override::<dyn WebhookRepositoryPort>(Box::new(adapters.webhooks))
             .with_component_override::<dyn UrlGuardPort>(Box::new(adapters.url_guard))
             .with_component_parameters::<AuthService>(adapters.auth)

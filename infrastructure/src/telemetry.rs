@@ -52,7 +52,7 @@ pub fn metrics() -> Option<&'static PrometheusHandle> {
 
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "request counts and latency histograms per route and status, events published / delivered / dead-lettered, outbox backlog, relay lag", content_type = "text/plain")))]
+    responses((status = 200, description = "request counts and latency histograms per route and status, events published / delivered / dead-lettered, outbox backlog, relay lag, password hashing (queue depth, wait, refusals, hashes computed)", content_type = "text/plain")))]
 pub async fn render_metrics() -> actix_web::HttpResponse {
     let body = metrics().map(PrometheusHandle::render).unwrap_or_default();
     actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)

@@ -3,7 +3,7 @@
 pub mod ports;
 mod service;
 
-pub use service::{AuthPorts, AuthService, RegisterCommand, TICKET_TTL, Tokens};
+pub use service::{AttemptLimits, AuthPorts, AuthService, RegisterCommand, TICKET_TTL, Tokens};
 
 #[cfg(test)]
 mod tests;

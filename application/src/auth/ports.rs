@@ -1,9 +1,11 @@
-//! What authentication needs: hashing, tokens, refresh-token storage, revocation.
+//! What authentication needs: hashing, tokens, refresh-token storage,
+//! revocation, and the count of attempts per client.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use domain::{Password, Role, UserId};
 use std::fmt;
+use std::net::IpAddr;
 use uuid::Uuid;
 
 use crate::{AuthFailure, PortError};
@@ -30,11 +32,13 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
-/// Hashes and checks passwords. Slow on purpose.
+/// Hashes and checks passwords. Slow on purpose, and a bounded resource: an
+/// implementation may refuse work rather than queue it without bound.
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
     /// # Errors
-    /// `PortError::Unknown` if hashing fails.
+    /// `PortError::Busy` when the hasher is saturated (it MUST answer that at
+    /// once, not after waiting); `PortError::Unknown` if hashing fails.
     async fn hash(&self, password: Password) -> Result<PasswordHash, PortError>;
 
     /// Checks `candidate` against `hash`.
@@ -44,6 +48,7 @@ pub trait PasswordHasher: Send + Sync {
     /// `false` then, so that callers cannot be told apart by timing.
     ///
     /// # Errors
+    /// `PortError::Busy` when the hasher is saturated (at once, as for `hash`);
     /// `PortError::Unknown` if the hasher itself fails; a stored hash that
     /// cannot be parsed is `Ok(false)`.
     async fn verify(&self, candidate: Option<Password>, hash: Option<PasswordHash>) -> Result<bool, PortError>;
@@ -163,4 +168,90 @@ pub trait TicketStore: Send + Sync {
     /// # Errors
     /// `PortError::Unknown` on storage failure.
     async fn redeem(&self, ticket: &str, now: DateTime<Utc>) -> Result<Option<AccessClaims>, PortError>;
+}
+
+/// At most `max` events within `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+/// The limits on failed logins from one client address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Failed logins for one username (case-insensitively) from one address.
+    pub per_username: RateLimit,
+    /// Failed logins from one address, whatever the username.
+    pub per_address: RateLimit,
+}
+
+/// One recorded attempt, so that it can be forgotten if it ends without a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptId(pub Uuid);
+
+/// Whether an attempt may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Recorded: it now counts against the client until forgotten or out of the window.
+    Admitted(AttemptId),
+    /// A limit is reached; the earliest a new attempt can be admitted is `retry_after` from now.
+    Refused { retry_after: Duration },
+}
+
+/// Counts login and registration attempts per client address, shared by every
+/// instance of the service.
+///
+/// Attempts are recorded *before* the expensive work (hashing), so that
+/// concurrent attempts cannot all pass the check: every admitted attempt
+/// counts until it is cleared (success) or forgotten (no verdict).
+#[async_trait]
+pub trait AttemptLimiter: Send + Sync {
+    /// Records a login attempt for `username` from `client` at `now`, unless
+    /// `limits.per_username` attempts for that username (compared
+    /// case-insensitively) from `client`, or `limits.per_address` attempts from
+    /// `client` altogether, are already recorded within their window before `now`.
+    ///
+    /// MUST be atomic per client: of concurrent calls, no more are admitted
+    /// than the limits allow. A refusal records nothing and MUST carry the time
+    /// until the window frees enough for one more attempt (at least 1 s).
+    ///
+    /// # Errors
+    /// `PortError::Unavailable` when the store is unreachable, `Unknown` on
+    /// other storage failures; nothing is recorded then.
+    async fn begin_login(
+        &self,
+        username: &str,
+        client: IpAddr,
+        limits: &LoginLimits,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, PortError>;
+
+    /// After a successful login: forgets every recorded login attempt for
+    /// `username` (case-insensitively) from `client`.
+    ///
+    /// # Errors
+    /// `PortError::Unavailable` or `Unknown` on storage failure.
+    async fn clear_logins(&self, username: &str, client: IpAddr) -> Result<(), PortError>;
+
+    /// Records a registration from `client` at `now`, unless `limit.max` are
+    /// already recorded within `limit.window` before `now`. Atomic per client,
+    /// and a refusal carries the wait, as for [`AttemptLimiter::begin_login`].
+    ///
+    /// # Errors
+    /// `PortError::Unavailable` or `Unknown` on storage failure; nothing is recorded then.
+    async fn begin_registration(
+        &self,
+        client: IpAddr,
+        limit: &RateLimit,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, PortError>;
+
+    /// Forgets one attempt that ended without a verdict (hasher busy, a
+    /// dependency down), so that the client is not charged for our failure.
+    /// Forgetting an unknown or already forgotten attempt does nothing.
+    ///
+    /// # Errors
+    /// `PortError::Unavailable` or `Unknown` on storage failure.
+    async fn forget(&self, attempt: AttemptId) -> Result<(), PortError>;
 }

@@ -1,11 +1,12 @@
 use chrono::Duration;
 use domain::{Email, Password, Role, User, UserId, Username};
+use std::net::IpAddr;
 use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::ports::{
-    AccessClaims, ActivityLog, Clock, NewUser, PasswordHasher, RefreshOutcome, RefreshTokenStore, RevocationList,
-    TicketStore, TokenIssuer, UserRepository,
+    AccessClaims, ActivityLog, Admission, AttemptId, AttemptLimiter, Clock, LoginLimits, NewUser, PasswordHasher,
+    RateLimit, RefreshOutcome, RefreshTokenStore, RevocationList, TicketStore, TokenIssuer, UserRepository,
 };
 
 /// How long a WebSocket ticket may wait to be used.
@@ -32,6 +33,35 @@ pub struct Tokens {
     pub refresh_expires_in: i64,
 }
 
+/// How many login failures and registrations a client address is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptLimits {
+    pub login: LoginLimits,
+    pub registration: RateLimit,
+}
+
+/// Usernames longer than this are cut before being counted: no valid one is
+/// that long, and a flood must not store kilobytes per attempt.
+const MAX_COUNTED_USERNAME: usize = 64;
+
+/// The name an attempt is counted under: case-insensitive, bounded.
+fn counted_name(username: &str) -> String {
+    // Lower-cased first: lower-casing can lengthen a string ('İ' becomes two characters).
+    username.to_lowercase().chars().take(MAX_COUNTED_USERNAME).collect()
+}
+
+/// A refusal's wait in whole seconds, rounded up: retrying after it must succeed.
+fn seconds_until(wait: Duration) -> u64 {
+    let millis = u64::try_from(wait.num_milliseconds()).unwrap_or(0);
+    millis.div_ceil(1000).max(1)
+}
+
+/// Errors after which nobody knows whether the credentials were good: the
+/// attempt is not held against the client.
+const fn is_without_verdict(error: &ApplicationError) -> bool {
+    matches!(error, ApplicationError::Busy | ApplicationError::Unavailable(_) | ApplicationError::Unknown(_))
+}
+
 /// Authentication use cases.
 pub struct AuthService {
     users: Arc<dyn UserRepository>,
@@ -42,7 +72,9 @@ pub struct AuthService {
     tickets: Arc<dyn TicketStore>,
     activity: Arc<dyn ActivityLog>,
     clock: Arc<dyn Clock>,
+    attempts: Arc<dyn AttemptLimiter>,
     refresh_ttl: Duration,
+    limits: AttemptLimits,
 }
 
 /// The ports of [`AuthService`].
@@ -55,25 +87,51 @@ pub struct AuthPorts {
     pub tickets: Arc<dyn TicketStore>,
     pub activity: Arc<dyn ActivityLog>,
     pub clock: Arc<dyn Clock>,
+    pub attempts: Arc<dyn AttemptLimiter>,
 }
 
 impl AuthService {
     #[must_use]
-    pub fn new(ports: AuthPorts, refresh_ttl: Duration) -> Self {
-        let AuthPorts { users, hasher, tokens, refresh_tokens, revocations, tickets, activity, clock } = ports;
-        Self { users, hasher, tokens, refresh_tokens, revocations, tickets, activity, clock, refresh_ttl }
+    pub fn new(ports: AuthPorts, refresh_ttl: Duration, limits: AttemptLimits) -> Self {
+        let AuthPorts { users, hasher, tokens, refresh_tokens, revocations, tickets, activity, clock, attempts } =
+            ports;
+        Self {
+            users,
+            hasher,
+            tokens,
+            refresh_tokens,
+            revocations,
+            tickets,
+            activity,
+            clock,
+            attempts,
+            refresh_ttl,
+            limits,
+        }
+    }
+
+    /// Forgets an attempt that ended without a verdict. A failure here is only
+    /// logged: the error the caller gets is the one that ended the attempt.
+    async fn forget(&self, attempt: AttemptId) {
+        if let Err(e) = self.attempts.forget(attempt).await {
+            tracing::warn!(error = %e, "could not forget an attempt without verdict");
+        }
     }
 
     /// Creates an account. `caller` is the signed-in user, if any: only an admin
-    /// may set `role`.
+    /// may set `role`. `client` is the address the request came from: each may
+    /// register a limited number of accounts per window.
     ///
     /// # Errors
-    /// `Forbidden` when a non-admin sets a role, `Conflict` when the username or
-    /// e-mail is taken in any letter case, `Unknown` when a dependency fails.
+    /// `Forbidden` when a non-admin sets a role, `TooManyAttempts` when `client`
+    /// has used up its registrations (nothing is hashed then), `Conflict` when
+    /// the username or e-mail is taken in any letter case, `Busy` when the
+    /// password hasher is saturated, `Unavailable` or `Unknown` when a dependency fails.
     pub async fn register(
         &self,
         command: RegisterCommand,
         caller: Option<&AccessClaims>,
+        client: IpAddr,
     ) -> Result<User, ApplicationError> {
         if command.role.is_some() {
             let caller_is_admin = match caller {
@@ -84,6 +142,24 @@ impl AuthService {
                 return Err(ApplicationError::Forbidden("only an admin may choose a role"));
             }
         }
+        let attempt =
+            match self.attempts.begin_registration(client, &self.limits.registration, self.clock.now()).await? {
+                Admission::Admitted(attempt) => attempt,
+                Admission::Refused { retry_after } => {
+                    return Err(ApplicationError::TooManyAttempts { retry_after_seconds: seconds_until(retry_after) });
+                }
+            };
+        // A taken username still counts: probing names is what the limit is for.
+        let created = self.create(command).await;
+        if let Err(e) = &created
+            && is_without_verdict(e)
+        {
+            self.forget(attempt).await;
+        }
+        created
+    }
+
+    async fn create(&self, command: RegisterCommand) -> Result<User, ApplicationError> {
         let password_hash = self.hasher.hash(command.password).await?;
         let user = NewUser {
             id: UserId::generate(),
@@ -96,12 +172,42 @@ impl AuthService {
         Ok(self.users.insert(user).await?)
     }
 
-    /// Signs in. An unknown username and a wrong password fail alike, after the
-    /// same amount of hashing work.
+    /// Signs in from `client`. An unknown username and a wrong password fail
+    /// alike, after the same amount of hashing work. Too many failures for the
+    /// username from `client`, or from `client` altogether, are refused before
+    /// any hashing; a success clears the username's failures from `client`.
     ///
     /// # Errors
-    /// `Unauthorized(InvalidCredentials)` on a bad pair, `Unknown` when a dependency fails.
-    pub async fn login(&self, username: &str, password: &str) -> Result<Tokens, ApplicationError> {
+    /// `TooManyAttempts` while a limit is reached, `Unauthorized(InvalidCredentials)`
+    /// on a bad pair, `Busy` when the password hasher is saturated,
+    /// `Unavailable` or `Unknown` when a dependency fails.
+    pub async fn login(&self, username: &str, password: &str, client: IpAddr) -> Result<Tokens, ApplicationError> {
+        let counted = counted_name(username);
+        let attempt = match self.attempts.begin_login(&counted, client, &self.limits.login, self.clock.now()).await? {
+            Admission::Admitted(attempt) => attempt,
+            Admission::Refused { retry_after } => {
+                return Err(ApplicationError::TooManyAttempts { retry_after_seconds: seconds_until(retry_after) });
+            }
+        };
+        match self.check_credentials(username, password).await {
+            Ok(user) => {
+                // The user is in: a failure to reset the count only leaves them fewer tries later.
+                if let Err(e) = self.attempts.clear_logins(&counted, client).await {
+                    tracing::warn!(error = %e, "could not clear the login failures");
+                }
+                self.start_family(&user).await
+            }
+            Err(e) => {
+                if is_without_verdict(&e) {
+                    self.forget(attempt).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The user whose credentials these are, after exactly one verification.
+    async fn check_credentials(&self, username: &str, password: &str) -> Result<User, ApplicationError> {
         let candidate = Password::new(password).ok();
         let credentials = match Username::new(username) {
             Ok(name) => self.users.find_credentials(name.as_str()).await?,
@@ -113,13 +219,15 @@ impl AuthService {
         };
         let verified = self.hasher.verify(candidate, hash).await?;
         match user {
-            Some(user) if verified => self.start_family(&user).await,
+            Some(user) if verified => Ok(user),
             _ => Err(ApplicationError::Unauthorized(AuthFailure::InvalidCredentials)),
         }
     }
 
     /// Trades a refresh token for a new pair. The presented token is spent; if it
-    /// was already spent, the whole family is revoked.
+    /// was already spent, the whole family is revoked. No password hashing is
+    /// involved (refresh tokens are random and stored as SHA-256 digests), so
+    /// neither the hasher's saturation nor the login limits apply.
     ///
     /// # Errors
     /// `Unauthorized(InvalidRefreshToken | RefreshTokenReused)`, or `Unknown`.

@@ -2,7 +2,7 @@ use domain::{DisplayName, Role, UserId, Username};
 use futures::executor::block_on;
 
 use crate::ports::UserChanges;
-use crate::testing::Harness;
+use crate::testing::{CLIENT, Harness};
 use crate::user::AdminBootstrap;
 use crate::{ApplicationError, AuthFailure, Conflict};
 
@@ -33,7 +33,7 @@ fn deleting_the_account_revokes_its_tokens_and_forbids_login() {
     block_on(h.accounts.delete(&me)).unwrap();
     let err = h.auth.authenticate(&tokens.access_token).unwrap_err();
     assert!(matches!(err, ApplicationError::Unauthorized(AuthFailure::TokenRevoked)));
-    let err = block_on(h.auth.login("alice", "correct horse")).unwrap_err();
+    let err = block_on(h.auth.login("alice", "correct horse", CLIENT)).unwrap_err();
     assert!(matches!(err, ApplicationError::Unauthorized(AuthFailure::InvalidCredentials)));
 }
 
@@ -102,7 +102,7 @@ fn bootstrapping_an_admin_never_overwrites_an_existing_user() {
     let password = domain::Password::new("another password").unwrap();
     let outcome = block_on(h.accounts.bootstrap_admin(Username::new("ROOT_ADMIN").unwrap(), password)).unwrap();
     assert_eq!(outcome, AdminBootstrap::AlreadyExists { is_admin: false });
-    assert!(block_on(h.auth.login("root_admin", "correct horse")).is_ok());
+    assert!(block_on(h.auth.login("root_admin", "correct horse", CLIENT)).is_ok());
 }
 
 #[test]

@@ -2,12 +2,15 @@
 
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpResponse, web};
+use application::ApplicationError;
 use application::auth::{AuthService, RegisterCommand, Tokens};
 use domain::{Email, Password, Role, Username};
 use serde::{Deserialize, Serialize};
 use shaku_actix::Inject;
+use std::time::Duration;
 use utoipa::ToSchema;
 
+use super::client::ClientAddress;
 use super::extract::{Authenticated, MaybeAuthenticated, optional_json};
 use super::fields::Fields;
 use super::problem::ApiError;
@@ -15,6 +18,21 @@ use crate::di::AppModule;
 use crate::wire::{PublicUrls, UserView};
 
 type Auth = Inject<AppModule, AuthService>;
+
+/// How long a throttled attempt is held before its 429. A client that keeps
+/// hammering a limit it has already reached gains nothing from speed, and
+/// answering it as fast as it asks is what hurts everyone else: 64 connections
+/// got 35k 429s a second here and took 60 % of GET /users/me's throughput.
+/// Holding the answer costs a timer, not a thread.
+const THROTTLED_PAUSE: Duration = Duration::from_secs(1);
+
+/// Passes `result` through, after [`THROTTLED_PAUSE`] if it is a throttling refusal.
+async fn paced<T>(result: Result<T, ApplicationError>) -> Result<T, ApplicationError> {
+    if matches!(result, Err(ApplicationError::TooManyAttempts { .. })) {
+        tokio::time::sleep(THROTTLED_PAUSE).await;
+    }
+    result
+}
 
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"username": "alice", "password": "correct horse", "email": "alice@example.com"}))]
@@ -87,28 +105,40 @@ fn tokens_response(tokens: Tokens) -> HttpResponse {
     description = "Creates an account. A `role` is accepted only from an admin (bearer token).",
     security((), ("bearer" = [])),
     responses((status = 201, description = "the new user", body = UserView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "missing, invalid, expired or revoked token", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "a role without an admin token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "username_taken or email_taken", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "a role without an admin token", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 409, description = "username_taken or email_taken", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_attempts: the client address used up its registrations (`REGISTER_PER_HOUR`; a taken username counts too); `Retry-After` says when one frees (answered after a 1 s pause)", body = super::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds until a registration is possible again"))),
+        (status = 503, description = "busy: password hashing is saturated, or unavailable: the database is down", body = super::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds to wait before retrying")))))]
 pub async fn register(
     auth: Auth,
     caller: MaybeAuthenticated,
+    client: ClientAddress,
     body: web::Json<RegisterRequest>,
     urls: web::Data<PublicUrls>,
 ) -> Result<HttpResponse, ApiError> {
     let command = body.into_inner().validate()?;
-    let user = auth.register(command, caller.0.as_ref()).await?;
+    let user = paced(auth.register(command, caller.0.as_ref(), client.0).await).await?;
     Ok(HttpResponse::Created().json(UserView::new(user, &urls)))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, description = "a token pair", body = TokensView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "invalid_credentials", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
-pub async fn login(auth: Auth, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
-    Ok(tokens_response(auth.login(&body.username, &body.password).await?))
+    description = "Signs in. After `LOGIN_MAX_FAILURES` failures for one username from one client address within `LOGIN_WINDOW_SECONDS`, or ten times that from one address, attempts are refused with 429 without checking the password; a success resets the username's count.",
+    responses((status = 200, description = "a token pair", body = TokensView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "invalid_credentials", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_attempts: too many failed logins for this username or from this address; the password was not checked (answered after a 1 s pause)", body = super::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds until the window frees"))),
+        (status = 503, description = "busy: password hashing is saturated (answered at once), or unavailable: the database is down", body = super::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds to wait before retrying")))))]
+pub async fn login(auth: Auth, client: ClientAddress, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+    Ok(tokens_response(paced(auth.login(&body.username, &body.password, client.0).await).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     description = "Trades a refresh token for a new pair; the old refresh token stops working. Presenting a spent one revokes its family.",
     responses((status = 200, description = "a new token pair", body = TokensView), (status = 400, description = "malformed JSON or parameter", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "invalid_refresh_token or refresh_token_reused", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "invalid_refresh_token or refresh_token_reused", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 422, description = "a field breaks a rule", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "unavailable: the database is down (refresh hashes no password, so it is never `busy`)", body = super::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds to wait before retrying")))))]
 pub async fn refresh(auth: Auth, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
     Ok(tokens_response(auth.refresh(&body.refresh_token).await?))
 }

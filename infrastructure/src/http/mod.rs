@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+pub mod client;
 pub mod extract;
 mod fields;
 mod follows;
@@ -91,8 +92,10 @@ pub fn serve(
     readiness: Readiness,
     urls: PublicUrls,
     media: media::MediaSettings,
+    proxies: client::TrustedProxies,
 ) -> std::io::Result<Server> {
     let readiness = web::Data::new(readiness);
+    let proxies = web::Data::new(proxies);
     let media = web::Data::new(media);
     crate::telemetry::metrics();
     let urls = web::Data::new(urls);
@@ -104,6 +107,7 @@ pub fn serve(
             .app_data(readiness.clone())
             .app_data(media.clone())
             .app_data(urls.clone())
+            .app_data(proxies.clone())
             .app_data(extract::json_config())
             .app_data(extract::path_config())
             .app_data(extract::query_config())

@@ -1,6 +1,7 @@
 //! PostgreSQL through diesel-async: the pool, start-up set-up, and repositories.
 
 mod activity;
+mod attempts;
 mod follows;
 mod notifications;
 mod notifier_store;
@@ -14,6 +15,7 @@ mod users;
 mod webhooks;
 
 pub use activity::{PgActivity, PgStats};
+pub use attempts::PgAttemptLimiter;
 pub use follows::{PgFollowRepository, PgFollowRepositoryParameters};
 pub use notifications::{PgNotificationRepository, PgNotificationRepositoryParameters};
 pub use notifier_store::PgNotifierStore;

@@ -161,3 +161,13 @@ diesel::table! {
         created_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    auth_attempts (id) {
+        id -> Uuid,
+        kind -> Text,
+        client -> Text,
+        username -> Nullable<Text>,
+        attempted_at -> Timestamptz,
+    }
+}

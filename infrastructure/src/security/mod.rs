@@ -5,5 +5,5 @@ mod password;
 mod revocation;
 
 pub use jwt::JwtTokenIssuer;
-pub use password::Argon2Hasher;
+pub use password::{Argon2Hasher, HashPoolSize};
 pub use revocation::RevocationCache;

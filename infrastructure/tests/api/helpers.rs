@@ -50,6 +50,8 @@ async fn delete_topology(exchange: &str) -> Result<(), lapin::Error> {
 /// A running api with its own database, dropped with the value.
 pub struct TestApp {
     pub address: String,
+    /// The `pool` label of this app's password-hashing metrics.
+    pub hash_pool: String,
     pub client: Client,
     pub database: String,
     /// Only the instance that created the database drops it.
@@ -147,13 +149,18 @@ pub async fn spawn_on(database: &str, overrides: &[(&str, &str)]) -> TestApp {
         ("ADMIN_USERNAME", ADMIN),
         ("ADMIN_PASSWORD", ADMIN_PASSWORD),
         ("WEBHOOK_ALLOW_PRIVATE", "true"),
+        // Every test signs its users up and in from 127.0.0.1: only the
+        // throttling tests, which set their own, come near a limit.
+        ("LOGIN_MAX_FAILURES", "1000"),
+        ("REGISTER_PER_HOUR", "100000"),
     ]);
     settings.extend(overrides.iter().copied());
     let config = Config::from_source(&settings).expect("test configuration");
     let application = Application::build(config).await.expect("the api starts");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let hash_pool = application.hash_pool().to_owned();
     tokio::spawn(application.run_until_stopped());
-    TestApp { address, client: Client::new(), database: database.to_owned(), owns_database: false }
+    TestApp { address, hash_pool, client: Client::new(), database: database.to_owned(), owns_database: false }
 }
 
 impl Drop for TestApp {

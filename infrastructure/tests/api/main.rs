@@ -18,6 +18,7 @@ mod outbox;
 mod posts;
 mod relay;
 mod switch;
+mod throttle;
 mod tokens;
 mod unstorable;
 mod users;
