@@ -3,14 +3,10 @@
 //! nothing is delivered twice, deliveries resume promptly. The machine's own
 //! broker is never touched.
 
-use futures::StreamExt;
-use serde_json::Value;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::helpers::*;
 
@@ -99,16 +95,8 @@ async fn a_broker_killed_and_restarted_loses_nothing_doubles_nothing_and_resumes
     let author = app.signed_in("author").await;
     let fan = app.signed_in("fan").await;
     app.follow(&fan, &author).await;
-    let mut request = notifier.ws_url("").into_client_request().unwrap();
-    request.headers_mut().insert("authorization", format!("Bearer {}", fan.access).parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let mut next_id = async || loop {
-        let message = tokio::time::timeout(Duration::from_secs(20), socket.next()).await.expect("an event").unwrap();
-        if let Message::Text(text) = message.unwrap() {
-            let event: Value = serde_json::from_str(&text).unwrap();
-            return event["id"].as_str().unwrap().to_owned();
-        }
-    };
+    let mut socket = connect(&notifier, &fan, "").await;
+    let mut next_id = async || next_event(&mut socket).await["id"].as_str().unwrap().to_owned();
     let mut expected = vec![app.publish(&author, "before the crash").await["id"].as_str().unwrap().to_owned()];
     assert_eq!(next_id().await, expected[0]);
 

@@ -327,3 +327,29 @@ pub async fn assert_problem(response: Response, status: StatusCode, code: &str) 
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
 }
+
+/// A test's WebSocket client.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How long a test waits for an event that should come.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens `who`'s socket on `notifier` with a bearer token; `query` is e.g. `?since=...`.
+pub async fn connect(notifier: &TestNotifier, who: &Session, query: &str) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = notifier.ws_url(query).into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {}", who.access).parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+}
+
+/// The next JSON event on `socket`.
+pub async fn next_event(socket: &mut Socket) -> Value {
+    use futures::StreamExt;
+    loop {
+        let message = tokio::time::timeout(PATIENCE, socket.next()).await.expect("an event in time").unwrap().unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}

@@ -5,37 +5,15 @@ use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 use crate::helpers::*;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// How long a test waits for an event that should come.
-const PATIENCE: Duration = Duration::from_secs(10);
 /// How long a test listens to be sure nothing comes.
 const QUIET: Duration = Duration::from_millis(700);
-
-async fn connect(notifier: &TestNotifier, who: &Session, query: &str) -> Socket {
-    let mut request = notifier.ws_url(query).into_client_request().unwrap();
-    request.headers_mut().insert("authorization", format!("Bearer {}", who.access).parse().unwrap());
-    let (socket, _) = connect_async(request).await.unwrap();
-    socket
-}
-
-/// The next JSON event on `socket`.
-async fn next_event(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next()).await.expect("an event in time").unwrap().unwrap();
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
 
 /// Asserts that no event arrives for a while.
 async fn assert_silent(socket: &mut Socket) {

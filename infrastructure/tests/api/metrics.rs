@@ -3,7 +3,6 @@
 use futures::StreamExt;
 use reqwest::StatusCode;
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::helpers::*;
 
@@ -34,9 +33,7 @@ async fn metrics_count_requests_by_route_and_events_through_the_pipeline() {
     let author = app.signed_in("author").await;
     let fan = app.signed_in("fan").await;
     app.follow(&fan, &author).await;
-    let mut request = notifier.ws_url("").into_client_request().unwrap();
-    request.headers_mut().insert("authorization", format!("Bearer {}", fan.access).parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut socket = connect(&notifier, &fan, "").await;
     app.publish(&author, "counted").await;
     tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap();
 
