@@ -122,7 +122,9 @@ fn database_url(read: &Reader<'_>) -> Result<String, ConfigError> {
     }
 }
 
-/// The cores this process may use: the default of every "one per core" bound.
+/// The cores this process may use: the default of every "one per core" bound
+/// (hashing and image decoding are pure CPU: more threads than cores only
+/// queue on them, holding more memory).
 fn cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
 }
@@ -135,12 +137,6 @@ pub fn database_url_from_env() -> Result<String, ConfigError> {
     // A missing .env is normal outside development.
     let _ = dotenvy::dotenv();
     database_url(&Reader(&Environment))
-}
-
-/// One hashing thread per core: argon2 is pure CPU, more threads only queue
-/// on the cores and hold more 19 MiB buffers.
-fn default_hash_workers() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
 }
 
 /// A JWT secret shorter than this is refused (HS256 wants 256 bits).
@@ -312,7 +308,7 @@ impl Config {
             login_window_seconds: read.bounded("LOGIN_WINDOW_SECONDS", 900, 1)?,
             register_per_hour: read.bounded("REGISTER_PER_HOUR", 10, 1)?,
             trusted_proxies: read.parsed("TRUSTED_PROXIES", TrustedProxies::default())?,
-            hash_workers: read.bounded("HASH_WORKERS", default_hash_workers(), 1)? as usize,
+            hash_workers: read.bounded("HASH_WORKERS", cores(), 1)? as usize,
             hash_queue: read.bounded("HASH_QUEUE", 64, 1)? as usize,
         })
     }
