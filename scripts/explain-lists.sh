@@ -31,4 +31,12 @@ explain "timeline, first page" "SELECT $cols FROM posts INNER JOIN users ON user
 cursor=$(psql -Atq "$server/$db" -c "SELECT id FROM posts ORDER BY id DESC OFFSET 50000 LIMIT 1")
 explain "timeline, deep page (before = the 50,000th newest post)" "SELECT $cols FROM posts INNER JOIN users ON users.id = posts.author_id WHERE (posts.author_id = '$me' OR posts.author_id IN (SELECT follows.followee_id FROM follows WHERE follows.follower_id = '$me')) AND posts.id < '$cursor' ORDER BY posts.id DESC LIMIT 21"
 explain "user posts" "SELECT $cols FROM posts INNER JOIN users ON users.id = posts.author_id WHERE posts.author_id = '$me' ORDER BY posts.id DESC LIMIT 21"
-explain "search" "SELECT $cols FROM posts INNER JOIN users ON users.id = posts.author_id WHERE posts.search @@ websearch_to_tsquery('simple', 'rust') ORDER BY posts.id DESC LIMIT 21"
+# A global search first reads the newest 4,096 posts of its range, then (if the page is not
+# full) asks the GIN index for the older matches. 'rust' is in 1 % of the posts, spread evenly;
+# 'ancient' only in the 500 oldest, the case where one plain query walked the whole table.
+psql -q "$server/$db" -c "UPDATE posts SET content = content || ' ancient' WHERE id IN (SELECT id FROM posts ORDER BY id LIMIT 500); ANALYZE posts"
+floor=$(psql -Atq "$server/$db" -c "SELECT id FROM posts ORDER BY id DESC OFFSET 4095 LIMIT 1")
+for word in rust ancient; do
+  explain "search '$word', newest 4,096 posts" "SELECT $cols FROM posts INNER JOIN users ON users.id = posts.author_id WHERE posts.search @@ websearch_to_tsquery('simple', '$word') AND posts.id >= '$floor' ORDER BY posts.id DESC LIMIT 21"
+  explain "search '$word', older matches through the index" "SELECT $cols FROM posts INNER JOIN users ON users.id = posts.author_id WHERE posts.search @@ websearch_to_tsquery('simple', '$word') AND posts.id < '$floor' AND posts.id = ANY(ARRAY(SELECT p.id FROM posts p WHERE p.search @@ websearch_to_tsquery('simple', '$word') AND p.id < '$floor')) ORDER BY posts.id DESC LIMIT 21"
+done
