@@ -61,7 +61,10 @@ impl PgRevocationStore {
                 .values((revoked_users::user_id.eq(user_id), revoked_users::expires_at.eq(expires_at)))
                 .on_conflict(revoked_users::user_id)
                 .do_update()
-                .set(revoked_users::expires_at.eq(excluded(revoked_users::expires_at)))
+                .set((
+                    revoked_users::expires_at.eq(excluded(revoked_users::expires_at)),
+                    revoked_users::revoked_at.eq(diesel::dsl::now),
+                ))
                 .execute(conn)
                 .await?;
             self.outbox.append_system(conn, &EventData::UserDeleted { user_id, expires_at }).await
@@ -91,6 +94,32 @@ impl PgRevocationStore {
             .await
             .map_err(failed("loading revoked users"))?;
         Ok(RevokedSnapshot { tokens, users })
+    }
+
+    /// The revocations written at or after `since` (by the database's clock),
+    /// with the database's time now, to pass as `since` next time.
+    ///
+    /// # Errors
+    /// `PortError::Unavailable` or `Unknown` on storage failure.
+    pub async fn written_since(&self, since: DateTime<Utc>) -> Result<(RevokedSnapshot, DateTime<Utc>), PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        let now: DateTime<Utc> = diesel::select(diesel::dsl::sql::<diesel::sql_types::Timestamptz>("now()"))
+            .get_result(&mut conn)
+            .await
+            .map_err(failed("reading the time"))?;
+        let tokens = revoked_tokens::table
+            .filter(revoked_tokens::revoked_at.ge(since))
+            .select((revoked_tokens::jti, revoked_tokens::expires_at))
+            .load(&mut conn)
+            .await
+            .map_err(failed("reading new revoked tokens"))?;
+        let users = revoked_users::table
+            .filter(revoked_users::revoked_at.ge(since))
+            .select((revoked_users::user_id, revoked_users::expires_at))
+            .load(&mut conn)
+            .await
+            .map_err(failed("reading new revoked users"))?;
+        Ok((RevokedSnapshot { tokens, users }, now))
     }
 
     /// Forgets revocations whose tokens have all expired.

@@ -31,6 +31,7 @@ diesel::table! {
     revoked_tokens (jti) {
         jti -> Uuid,
         expires_at -> Timestamptz,
+        revoked_at -> Timestamptz,
     }
 }
 
@@ -38,6 +39,7 @@ diesel::table! {
     revoked_users (user_id) {
         user_id -> Uuid,
         expires_at -> Timestamptz,
+        revoked_at -> Timestamptz,
     }
 }
 

@@ -16,6 +16,12 @@ use crate::persistence::PgRevocationStore;
 
 /// How often expired revocations are forgotten.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// How often each instance reads the revocations others wrote: the bound on a
+/// revoked token's life elsewhere while the broker is down (events carry them
+/// within milliseconds otherwise).
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// How far back each look reaches before the previous one.
+const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(5);
 
 #[derive(Default)]
 struct Revoked {
@@ -39,7 +45,8 @@ pub struct RevocationCache {
 
 impl RevocationCache {
     /// Builds the cache from every revocation still in force, and starts the
-    /// task that forgets expired ones (it ends when the cache is dropped).
+    /// task that reads new ones every second and forgets expired ones (it ends
+    /// when the cache is dropped).
     ///
     /// # Errors
     /// `PortError::Unknown` if the revocations cannot be read.
@@ -49,7 +56,7 @@ impl RevocationCache {
             Revoked { tokens: snapshot.tokens.into_iter().collect(), users: snapshot.users.into_iter().collect() };
         tracing::info!(tokens = revoked.tokens.len(), users = revoked.users.len(), "loaded revocations");
         let shared = Arc::new(Shared { store, revoked: RwLock::new(revoked) });
-        tokio::spawn(purge_periodically(Arc::downgrade(&shared)));
+        tokio::spawn(maintain(Arc::downgrade(&shared)));
         Ok(Self { shared })
     }
 }
@@ -73,19 +80,39 @@ impl RevocationCache {
     }
 }
 
-async fn purge_periodically(shared: Weak<Shared>) {
-    let mut ticks = tokio::time::interval(PURGE_EVERY);
-    ticks.tick().await;
+/// Keeps the cache current without the broker: reads the revocations written
+/// since the last look every [`POLL_EVERY`], and forgets expired ones every
+/// [`PURGE_EVERY`]. Ends when the cache is dropped.
+async fn maintain(shared: Weak<Shared>) {
+    let mut ticks = tokio::time::interval(POLL_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut watermark = Utc::now();
+    let mut last_purge = tokio::time::Instant::now();
     loop {
         ticks.tick().await;
         let Some(shared) = shared.upgrade() else { return };
-        let now = Utc::now();
-        shared.write(|r| {
-            r.tokens.retain(|_, expires| *expires > now);
-            r.users.retain(|_, expires| *expires > now);
-        });
-        if let Err(e) = shared.store.purge_expired(now).await {
-            tracing::warn!(error = %e, "could not purge expired revocations");
+        // Overlapping looks: a revocation committed a little after the time it
+        // was stamped with is still seen.
+        match shared.store.written_since(watermark - POLL_OVERLAP).await {
+            Ok((fresh, now)) => {
+                shared.write(|r| {
+                    r.tokens.extend(fresh.tokens);
+                    r.users.extend(fresh.users);
+                });
+                watermark = now;
+            }
+            Err(e) => tracing::debug!(error = %e, "could not read new revocations"),
+        }
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = tokio::time::Instant::now();
+            let now = Utc::now();
+            shared.write(|r| {
+                r.tokens.retain(|_, expires| *expires > now);
+                r.users.retain(|_, expires| *expires > now);
+            });
+            if let Err(e) = shared.store.purge_expired(now).await {
+                tracing::warn!(error = %e, "could not purge expired revocations");
+            }
         }
     }
 }

@@ -300,6 +300,25 @@ async fn a_token_revoked_on_one_api_instance_is_refused_by_another_at_once() {
 }
 
 #[tokio::test]
+async fn with_the_broker_down_a_token_revoked_on_one_instance_is_refused_by_another_within_2_s() {
+    let database = format!("test_{}", uuid::Uuid::now_v7().simple());
+    let no_broker = ("AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2f");
+    let app = spawn_owning(&database, &[no_broker]).await;
+    let other = spawn_on(&database, &[no_broker]).await;
+    let alice = app.signed_in("alice").await;
+    let me = || other.get("/api/v1/users/me").bearer_auth(&alice.access).send();
+    assert_eq!(me().await.unwrap().status(), StatusCode::OK);
+    app.post("/api/v1/auth/logout").bearer_auth(&alice.access).send().await.unwrap();
+    let logged_out = std::time::Instant::now();
+    while me().await.unwrap().status() == StatusCode::OK {
+        assert!(logged_out.elapsed() < Duration::from_secs(2), "still accepted 2 s after the logout");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("refused by the other instance {} ms after the logout", logged_out.elapsed().as_millis());
+    assert_problem(me().await.unwrap(), StatusCode::UNAUTHORIZED, "token_revoked").await;
+}
+
+#[tokio::test]
 async fn after_a_broker_outage_deliveries_resume_promptly_and_nothing_is_lost_or_doubled() {
     let switch = crate::switch::Switch::start(5672).await;
     let amqp = format!("amqp://guest:guest@127.0.0.1:{}/%2f", switch.port);
