@@ -163,7 +163,12 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let core = build_core(&config).await?;
         bootstrap_admin(&core.module, &config).await?;
-        let relay = Relay::new(config.database_url().to_owned(), core.broker.clone(), Arc::clone(&core.relay_wake));
+        let relay = Relay::new(
+            config.database_url().to_owned(),
+            core.broker.clone(),
+            Arc::clone(&core.relay_wake),
+            std::time::Duration::from_millis(config.outbox_poll_ms.into()),
+        );
         tokio::spawn(relay.run());
         spawn_revocation_listener(core.broker.clone(), core.revocations.clone(), "api revocations");
         Pipeline::new(

@@ -48,6 +48,8 @@ pub struct Config {
     pub public_base_url: Option<String>,
     pub webhook_max_retry: u32,
     pub webhook_allow_private: bool,
+    /// How often the outbox relay looks for rows nobody announced.
+    pub outbox_poll_ms: u32,
     /// Deliveries in flight to one webhook.
     pub webhook_per_target: usize,
     /// Deliveries in flight for one user's webhooks together.
@@ -302,6 +304,7 @@ impl Config {
             public_base_url,
             webhook_max_retry: read.parsed("WEBHOOK_MAX_RETRY", 5)?,
             webhook_allow_private: read.parsed("WEBHOOK_ALLOW_PRIVATE", false)?,
+            outbox_poll_ms: read.bounded("OUTBOX_POLL_MS", 1000, 10)?,
             webhook_per_target: read.bounded("WEBHOOK_PER_TARGET", 2, 1)? as usize,
             webhook_per_user: read.bounded("WEBHOOK_PER_USER", 4, 1)? as usize,
             login_max_failures: read.bounded("LOGIN_MAX_FAILURES", 5, 1)?,

@@ -6,6 +6,7 @@ use diesel::dsl::sql;
 use diesel::sql_types::{BigInt, Bool};
 use diesel::{ExpressionMethods, QueryDsl, Queryable};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
@@ -23,9 +24,10 @@ use crate::persistence::schema::outbox;
 
 /// Rows published per transaction.
 const BATCH: i64 = 200;
-/// How often the relay looks for rows when nobody wakes it (other instances'
-/// commits, rows left by a crash).
-const POLL_EVERY: Duration = Duration::from_secs(1);
+/// How often a standby relay tries to take the lock: the bound on a fail-over.
+const LOCK_RETRY_EVERY: Duration = Duration::from_secs(1);
+/// The channel on which every commit of outbox rows is announced (a trigger).
+const CHANNEL: &str = "outbox_written";
 /// Any constant shared by every api instance: the key of the relay's advisory lock.
 const RELAY_LOCK: i64 = 0x0053_4f43_4941_4c31;
 
@@ -61,12 +63,15 @@ pub struct Relay {
     database_url: String,
     broker: Broker,
     wake: Arc<Notify>,
+    /// How often it looks for rows when nobody woke it (rows left by a crash,
+    /// a notification lost with a connection): `OUTBOX_POLL_MS`.
+    poll_every: Duration,
 }
 
 impl Relay {
     #[must_use]
-    pub const fn new(database_url: String, broker: Broker, wake: Arc<Notify>) -> Self {
-        Self { database_url, broker, wake }
+    pub const fn new(database_url: String, broker: Broker, wake: Arc<Notify>, poll_every: Duration) -> Self {
+        Self { database_url, broker, wake, poll_every }
     }
 
     /// Runs until the process ends. Never fails: every error is logged and retried.
@@ -106,16 +111,26 @@ impl Relay {
             if !channel.status().connected() {
                 return Err(RelayError::Disconnected);
             }
-            tokio::time::sleep(POLL_EVERY).await;
+            tokio::time::sleep(LOCK_RETRY_EVERY).await;
         }
         tracing::info!("outbox relay is the publisher");
+        // Commits on other instances announce themselves here.
+        diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut db).await?;
         loop {
             let published = self.publish_batch(&mut db, &channel).await.inspect_err(|_| self.broker.mark(false))?;
             record_backlog(&mut db).await?;
             if published < BATCH as usize {
+                let mut announced = std::pin::pin!(db.notifications_stream());
                 tokio::select! {
                     () = self.wake.notified() => {}
-                    () = tokio::time::sleep(POLL_EVERY) => {}
+                    () = tokio::time::sleep(self.poll_every) => {}
+                    Some(note) = announced.next() => {
+                        note?;
+                    }
+                }
+                // One batch covers every commit announced so far.
+                while let Some(Some(note)) = announced.next().now_or_never() {
+                    note?;
                 }
             }
         }

@@ -120,3 +120,23 @@ async fn posts_made_while_the_broker_is_unreachable_arrive_once_in_order_when_it
     assert!(tokio::time::timeout(Duration::from_millis(300), consumer.next()).await.is_err(), "no duplicate");
     assert_eq!(unpublished_once_settled(&restored).await, 0);
 }
+
+#[tokio::test]
+async fn a_commit_on_any_instance_wakes_the_relay_of_the_instance_holding_the_lock() {
+    // With a one-minute poll, only the commit's notification can make the
+    // relay publish what the instance without the lock wrote.
+    let database = format!("test_{}", uuid::Uuid::now_v7().simple());
+    let slow_poll = ("OUTBOX_POLL_MS", "60000");
+    let first = spawn_owning(&database, &[slow_poll]).await;
+    let second = spawn_on(&database, &[slow_poll]).await;
+    wait_ready(&first.address).await;
+    wait_ready(&second.address).await;
+    let (_connection, mut consumer) = tap(&exchange_of(&database)).await;
+    let alice = first.signed_in("alice").await;
+    receive(&mut consumer, 0).await;
+    for (n, instance) in [&first, &second, &second, &first].into_iter().enumerate() {
+        let post = instance.publish(&alice, &format!("post {n}")).await;
+        let (event, _, _) = receive(&mut consumer, 1).await.pop().unwrap();
+        assert_eq!(event["id"], post["id"], "post {n}");
+    }
+}

@@ -1,0 +1,2 @@
+DROP TRIGGER outbox_written ON outbox;
+DROP FUNCTION outbox_written();
