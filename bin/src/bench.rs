@@ -14,10 +14,15 @@
 //! prints both, their ratio, how the flood was answered (count per status)
 //! and the api's peak RSS.
 //!
+//! `--mode rest`: the REST hot paths beside `pgbench` on the same server
+//! (see `bench_rest.rs`).
+//!
 //! `cargo build --release --bins && target/release/bench --followers 1000`
-//! `target/release/bench --mode login-flood`
+//! `target/release/bench --mode login-flood`, `target/release/bench --mode rest`
 //! PostgreSQL and RabbitMQ come from `DATABASE_SERVER` and `AMQP_URL`
 //! (defaults: the local servers). The scratch database is dropped at the end.
+
+mod bench_rest;
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -44,6 +49,8 @@ enum Mode {
     FanOut,
     /// GET /users/me alone, then during a flood of wrong-password logins.
     LoginFlood,
+    /// The REST hot paths beside pgbench's ceilings on the same server.
+    Rest,
 }
 
 #[derive(Parser)]
@@ -57,9 +64,12 @@ struct Args {
     /// login-flood: connections sending wrong-password logins.
     #[arg(long, default_value_t = 64)]
     flooders: usize,
-    /// login-flood: seconds of each measurement (alone, then under the flood).
+    /// login-flood, rest: seconds of each measurement.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// rest: connections per measured path.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
     /// login-flood: LOGIN_MAX_FAILURES of the api (a huge value takes the
     /// throttle out of the way, so that every login reaches the hashing pool).
     #[arg(long)]
@@ -248,7 +258,7 @@ async fn main() -> anyhow::Result<()> {
     let database = format!("bench_{stamp}");
     let database_url = format!("{server}/{database}");
     let exchange = format!("bench.{stamp}");
-    let result = run(&args, &database_url, &exchange).await;
+    let result = run(&args, &server, &database_url, &exchange).await;
     let (client, connection) = tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).await?;
@@ -269,10 +279,11 @@ async fn remove_exchange(exchange: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(args: &Args, database_url: &str, exchange: &str) -> anyhow::Result<()> {
+async fn run(args: &Args, server: &str, database_url: &str, exchange: &str) -> anyhow::Result<()> {
     match args.mode {
         Mode::FanOut => fan_out(args, database_url, exchange).await,
         Mode::LoginFlood => login_flood(args, database_url, exchange).await,
+        Mode::Rest => bench_rest::rest(args, server, database_url, exchange).await,
     }
 }
 
@@ -399,7 +410,7 @@ async fn start_api(args: &Args, database_url: &str, exchange: &str) -> anyhow::R
     Ok((services, pid))
 }
 
-/// Throughput and latency of GET /users/me over one measurement.
+/// Throughput and latency of one path over one measurement.
 struct Reads {
     requests: usize,
     failures: usize,
@@ -410,44 +421,8 @@ struct Reads {
 
 /// `readers` connections reading GET /users/me back to back for `seconds`.
 async fn read_me(api: &str, token: &str, readers: usize, seconds: u64) -> anyhow::Result<Reads> {
-    let http = reqwest::Client::new();
-    let url = format!("{api}/api/v1/users/me");
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let tasks: Vec<_> = (0..readers)
-        .map(|_| {
-            let (http, url, token) = (http.clone(), url.clone(), token.to_owned());
-            tokio::spawn(async move {
-                let (mut latencies, mut failures) = (Vec::new(), 0usize);
-                while Instant::now() < deadline {
-                    let at = Instant::now();
-                    match http.get(&url).bearer_auth(&token).send().await {
-                        Ok(response) if response.status().is_success() => {
-                            let _ = response.bytes().await;
-                            latencies.push(at.elapsed());
-                        }
-                        _ => failures += 1,
-                    }
-                }
-                (latencies, failures)
-            })
-        })
-        .collect();
-    let (mut latencies, mut failures) = (Vec::new(), 0);
-    for task in tasks {
-        let (mine, failed) = task.await?;
-        latencies.extend(mine);
-        failures += failed;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    Ok(Reads {
-        requests: latencies.len(),
-        failures,
-        per_second: latencies.len() as f64 / elapsed,
-        p50: percentile(&latencies, 50.0),
-        p99: percentile(&latencies, 99.0),
-    })
+    let (url, token) = (format!("{api}/api/v1/users/me"), token.to_owned());
+    bench_rest::load(readers, seconds, Arc::new(move |http, _| http.get(&url).bearer_auth(&token))).await
 }
 
 /// `flooders` connections sending wrong-password logins, a new username each

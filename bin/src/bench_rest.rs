@@ -1,0 +1,249 @@
+//! `bench --mode rest`: the REST hot paths beside PostgreSQL's own ceiling,
+//! measured in one run on the same server.
+//!
+//! Ceilings: `pgbench -S -M prepared` (read-only point queries) for the reads
+//! and the default TPC-B script for the write, on a scratch pgbench database of
+//! the same PostgreSQL server. Rows: `GET /api/v1/posts/{id}`,
+//! `GET /api/v1/timeline`, `GET /api/v1/users/me` and `POST /api/v1/posts` by
+//! many authors (no single author's lock serializes them), each from
+//! `--connections` connections for `--seconds`, with the CPU time the api and
+//! PostgreSQL spent per request.
+
+use anyhow::{Context, bail};
+use reqwest::{Client, RequestBuilder};
+use serde_json::json;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::{Args, Reads, percentile, start_api, token};
+
+/// What one request of a row is, given a client and the request's number.
+pub type MakeRequest = Arc<dyn Fn(&Client, u64) -> RequestBuilder + Send + Sync>;
+
+/// `connections` loops sending `make`'s requests back to back for `seconds`.
+pub async fn load(connections: usize, seconds: u64, make: MakeRequest) -> anyhow::Result<Reads> {
+    let http = Client::new();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..connections)
+        .map(|connection| {
+            let (http, make) = (http.clone(), Arc::clone(&make));
+            tokio::spawn(async move {
+                let (mut latencies, mut failures) = (Vec::new(), 0usize);
+                let mut n = connection as u64;
+                while Instant::now() < deadline {
+                    let at = Instant::now();
+                    match make(&http, n).send().await {
+                        Ok(response) if response.status().is_success() => {
+                            let _ = response.bytes().await;
+                            latencies.push(at.elapsed());
+                        }
+                        _ => failures += 1,
+                    }
+                    n += connections as u64;
+                }
+                (latencies, failures)
+            })
+        })
+        .collect();
+    let (mut latencies, mut failures) = (Vec::new(), 0);
+    for task in tasks {
+        let (mine, failed) = task.await?;
+        latencies.extend(mine);
+        failures += failed;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    Ok(Reads {
+        requests: latencies.len(),
+        failures,
+        per_second: latencies.len() as f64 / elapsed,
+        p50: percentile(&latencies, 50.0),
+        p99: percentile(&latencies, 99.0),
+    })
+}
+
+/// CPU seconds (user + system) spent so far by `pid`.
+fn cpu_seconds(pid: u32, ticks_per_second: f64) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let after = stat.rsplit_once(')').context("malformed stat")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let (user, system): (f64, f64) = (fields[11].parse()?, fields[12].parse()?);
+    Ok((user + system) / ticks_per_second)
+}
+
+/// CPU seconds spent so far by every process named `postgres`.
+fn postgres_cpu_seconds(ticks_per_second: f64) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(name) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else { continue };
+        if name.trim() == "postgres" {
+            total += cpu_seconds(pid, ticks_per_second).unwrap_or(0.0);
+        }
+    }
+    Ok(total)
+}
+
+fn ticks_per_second() -> anyhow::Result<f64> {
+    let output = Command::new("getconf").arg("CLK_TCK").output()?;
+    Ok(String::from_utf8(output.stdout)?.trim().parse()?)
+}
+
+/// Runs `pgbench` with `arguments` on `database` and answers its TPS.
+fn pgbench(server: &str, database: &str, arguments: &[&str]) -> anyhow::Result<f64> {
+    let output = Command::new("pgbench").args(arguments).arg(format!("{server}/{database}")).output()?;
+    if !output.status.success() {
+        bail!("pgbench {arguments:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let text = String::from_utf8(output.stdout)?;
+    let line = text.lines().find(|l| l.starts_with("tps = ")).context("no tps line in pgbench's output")?;
+    Ok(line.trim_start_matches("tps = ").split_whitespace().next().context("empty tps")?.parse()?)
+}
+
+/// The PostgreSQL ceilings: `pgbench -S -M prepared` and TPC-B, `seconds` each.
+fn ceilings(server: &str, seconds: u64) -> anyhow::Result<(f64, f64)> {
+    let database = format!("bench_pgbench_{}", chrono::Utc::now().timestamp_millis());
+    let url = format!("{server}/postgres");
+    let admin = |sql: String| Command::new("psql").args(["-qX", &url, "-c", &sql]).status();
+    if !admin(format!("CREATE DATABASE {database}"))?.success() {
+        bail!("could not create {database} (psql and pgbench come with PostgreSQL's client packages)");
+    }
+    let duration = seconds.to_string();
+    let measured = (|| {
+        pgbench(server, &database, &["-i", "-s", "10", "-q"]).ok();
+        let select_only =
+            pgbench(server, &database, &["-S", "-M", "prepared", "-c", "16", "-j", "2", "-T", &duration])?;
+        let tpc_b = pgbench(server, &database, &["-c", "16", "-j", "2", "-T", &duration])?;
+        anyhow::Ok((select_only, tpc_b))
+    })();
+    admin(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))?;
+    measured
+}
+
+/// `users` users each following the next `follows` of them, each with `posts`
+/// posts (UUIDv7-shaped ids in time order). Answers the user ids and post ids.
+async fn seed(database_url: &str, users: i64, follows: i64, posts: i64) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let users_created = client
+        .query(
+            "INSERT INTO users (id, username, password_hash, created_at)
+             SELECT gen_random_uuid(), 'bench_u' || n, 'x', now() FROM generate_series(1, $1::bigint) n
+             RETURNING id::text",
+            &[&users],
+        )
+        .await?;
+    let ids: Vec<String> = users_created.iter().map(|r| r.get(0)).collect();
+    client
+        .execute(
+            "WITH u AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n, count(*) OVER () AS total FROM users)
+             INSERT INTO follows (id, follower_id, followee_id, created_at)
+             SELECT gen_random_uuid(), a.id, b.id, now() FROM u a JOIN u b
+               ON b.n <> a.n AND (b.n - a.n + a.total) % a.total <= $1::bigint",
+            &[&follows],
+        )
+        .await?;
+    let rows = client
+        .query(
+            "WITH u AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n, count(*) OVER () AS total FROM users)
+             INSERT INTO posts (id, author_id, content, created_at)
+             SELECT (lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '7'
+                     || substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15))::uuid,
+                    u.id, 'bench post ' || g || ' about things', t
+             FROM generate_series(1, $1::bigint) g
+             JOIN u ON u.n = g % u.total,
+             LATERAL (SELECT now() - interval '30 days' + g * interval '1 second' AS t) at
+             RETURNING id::text",
+            &[&(users * posts)],
+        )
+        .await?;
+    client.batch_execute("ANALYZE").await?;
+    Ok((ids, rows.iter().map(|r| r.get(0)).collect()))
+}
+
+struct Row {
+    label: &'static str,
+    reads: Reads,
+    ceiling: f64,
+    api_cpu_us: f64,
+    postgres_cpu_us: f64,
+}
+
+pub async fn rest(args: &Args, server: &str, database_url: &str, exchange: &str) -> anyhow::Result<()> {
+    let (services, pid) = start_api(args, database_url, exchange).await?;
+    let (users, posts) = seed(database_url, 1000, 20, 100).await?;
+    let tokens: Arc<Vec<String>> = Arc::new(users.iter().map(|u| token(u)).collect::<anyhow::Result<_>>()?);
+    let posts = Arc::new(posts);
+    let ticks = ticks_per_second()?;
+    let (select_only, tpc_b) = ceilings(server, args.seconds)?;
+
+    let api = Arc::new(services.api.clone());
+    let pick = |n: u64, len: usize| (n as usize).wrapping_mul(2_654_435_761) % len;
+    let by_id: MakeRequest = {
+        let (api, tokens, posts) = (Arc::clone(&api), Arc::clone(&tokens), Arc::clone(&posts));
+        Arc::new(move |http, n| {
+            let post = &posts[pick(n, posts.len())];
+            http.get(format!("{api}/api/v1/posts/{post}")).bearer_auth(&tokens[pick(n, tokens.len())])
+        })
+    };
+    let timeline: MakeRequest = {
+        let (api, tokens) = (Arc::clone(&api), Arc::clone(&tokens));
+        Arc::new(move |http, n| http.get(format!("{api}/api/v1/timeline")).bearer_auth(&tokens[pick(n, tokens.len())]))
+    };
+    let me: MakeRequest = {
+        let (api, tokens) = (Arc::clone(&api), Arc::clone(&tokens));
+        Arc::new(move |http, n| http.get(format!("{api}/api/v1/users/me")).bearer_auth(&tokens[pick(n, tokens.len())]))
+    };
+    let write: MakeRequest = {
+        let (api, tokens) = (Arc::clone(&api), Arc::clone(&tokens));
+        Arc::new(move |http, n| {
+            let token = &tokens[pick(n, tokens.len())];
+            http.post(format!("{api}/api/v1/posts")).bearer_auth(token).json(&json!({"content": format!("bench {n}")}))
+        })
+    };
+    let mut rows = Vec::new();
+    for (label, make, ceiling) in [
+        ("GET /api/v1/posts/{id}", by_id, select_only),
+        ("GET /api/v1/timeline", timeline, select_only),
+        ("GET /api/v1/users/me", me, select_only),
+        ("POST /api/v1/posts, 1,000 authors", write, tpc_b),
+    ] {
+        let (api_before, pg_before) = (cpu_seconds(pid, ticks)?, postgres_cpu_seconds(ticks)?);
+        let reads = load(args.connections, args.seconds, make).await?;
+        let (api_after, pg_after) = (cpu_seconds(pid, ticks)?, postgres_cpu_seconds(ticks)?);
+        let per_request = |seconds: f64| 1e6 * seconds / reads.requests.max(1) as f64;
+        rows.push(Row {
+            label,
+            ceiling,
+            api_cpu_us: per_request(api_after - api_before),
+            postgres_cpu_us: per_request(pg_after - pg_before),
+            reads,
+        });
+    }
+    println!(
+        "| path ({} connections, {} s) | req/s | p50 | p99 | ceiling, same run | ratio | api CPU per request | PostgreSQL CPU per request | failures |",
+        args.connections, args.seconds
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for row in rows {
+        let ceiling = if row.label.starts_with("POST") { "pgbench TPC-B" } else { "pgbench -S" };
+        println!(
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {ceiling} {:.0} TPS | {:.0} % | {:.0} µs | {:.0} µs | {} |",
+            row.label,
+            row.reads.per_second,
+            ms(row.reads.p50),
+            ms(row.reads.p99),
+            row.ceiling,
+            100.0 * row.reads.per_second / row.ceiling.max(1e-9),
+            row.api_cpu_us,
+            row.postgres_cpu_us,
+            row.reads.failures,
+        );
+    }
+    drop(services);
+    Ok(())
+}
