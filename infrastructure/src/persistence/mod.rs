@@ -30,8 +30,8 @@ use anyhow::Context;
 use application::PortError;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::time::Duration;
 
@@ -55,7 +55,12 @@ const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 pub async fn connect(database_url: &str, max_connections: usize) -> anyhow::Result<PgPool> {
     ensure_database(database_url).await?;
     migrate(database_url).await?;
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    // No test query on every checkout (the default costs a round trip and
+    // PostgreSQL CPU per request): a connection the server closed while idle
+    // fails on first use, is dropped, and that request answers 503.
+    let mut manager_config = ManagerConfig::default();
+    manager_config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, manager_config);
     Pool::builder(manager)
         .max_size(max_connections)
         // A saturated pool or a server that stopped answering is a fast 503,
