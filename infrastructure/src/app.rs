@@ -87,7 +87,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
     Ok(Core { module: Arc::new(AppModule::wire(adapters)), pool, revocations, broker, relay_wake, hash_pool })
 }
 
-/// The throttling limits of the configuration (API.md, "Throttling").
+/// The throttling limits of the configuration (`LOGIN_*`, `REGISTER_PER_HOUR`).
 #[must_use]
 pub fn attempt_limits(config: &Config) -> AttemptLimits {
     let window = chrono::Duration::seconds(config.login_window_seconds.into());

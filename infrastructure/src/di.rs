@@ -72,7 +72,7 @@ pub struct AuthSettings {
 }
 
 impl Default for AuthSettings {
-    /// The defaults of API.md's configuration table.
+    /// The documented defaults (`.env.example`).
     fn default() -> Self {
         let window = chrono::Duration::minutes(15);
         Self {

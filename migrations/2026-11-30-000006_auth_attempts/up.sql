@@ -1,5 +1,5 @@
 -- Login and registration attempts per client address, counted here so that
--- every instance shares the limits (API.md, "Throttling"). An attempt is
+-- every instance shares the limits (LOGIN_*, REGISTER_PER_HOUR). An attempt is
 -- recorded before the password is hashed, so concurrent attempts cannot all
 -- slip past the count. A failed login stays until it leaves the window; a
 -- successful login deletes its username's rows for that address; an attempt

@@ -129,7 +129,7 @@ mod throttling {
     use crate::testing::{CLIENT, Harness};
     use crate::{ApplicationError, AuthFailure};
 
-    /// The defaults of API.md: 5 per username, 50 per address in 15 minutes, 10 registrations an hour.
+    /// The documented defaults: 5 per username, 50 per address in 15 minutes, 10 registrations an hour.
     const DOCUMENTED: AttemptLimits = AttemptLimits {
         login: LoginLimits {
             per_username: RateLimit { max: 5, window: Duration::minutes(15) },

@@ -3,8 +3,7 @@
 //!
 //! Why not `spawn_blocking`: under a flood of logins the blocking pool grew to
 //! hundreds of threads, each allocating 19 MiB for argon2, and the api reached
-//! 9 GB of RSS while every other endpoint starved (STACK.md, "Measured on what
-//! landed"). Here `HASH_WORKERS` threads each own one reusable argon2 buffer,
+//! 9 GB of RSS while every other endpoint starved. Here `HASH_WORKERS` threads each own one reusable argon2 buffer,
 //! at most `HASH_QUEUE` jobs wait, and a job that finds the queue full is
 //! refused at once with `PortError::Busy` (a 503 `busy`), never queued.
 
