@@ -181,6 +181,22 @@ mod tests {
     }
 
     #[test]
+    fn a_published_post_event_is_already_the_frame_a_client_receives() {
+        // The notifier and the webhooks forward post events' bytes unchanged:
+        // they must read as the client contract.
+        let event = EventData::PostDeleted { post_id: Uuid::now_v7(), author_id: Uuid::now_v7() };
+        let data = event.data_json().unwrap();
+        let published = Envelope {
+            id: Uuid::now_v7(),
+            event: Stored { kind: event.type_name(), data: &data },
+            created_at: Utc::now(),
+        };
+        let received: Envelope<ClientEvent> = serde_json::from_slice(&published.to_bytes().unwrap()).unwrap();
+        let EventData::PostDeleted { post_id, author_id } = event else { unreachable!() };
+        assert_eq!(received.event, ClientEvent::PostDeleted { post_id, author_id });
+    }
+
+    #[test]
     fn unknown_types_and_missing_fields_do_not_parse() {
         assert!(Envelope::parse(br#"{"id":"0193a0a0-0000-7000-8000-000000000000","type":"post.liked","created_at":"2026-11-22T10:00:00Z","data":{}}"#).is_err());
         assert!(Envelope::parse(br#"{"id":"0193a0a0-0000-7000-8000-000000000000","type":"post.deleted","created_at":"2026-11-22T10:00:00Z","data":{"post_id":"0193a0a0-0000-7000-8000-000000000000"}}"#).is_err());
