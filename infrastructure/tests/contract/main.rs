@@ -1,0 +1,6 @@
+//! Contract tests of the repository ports: every test runs the same checks
+//! against each adapter of a port, SQLite always and PostgreSQL when
+//! `TEST_DATABASE_URL` is set (required when `CI` is set), so the two
+//! families cannot drift apart.
+
+mod support;
