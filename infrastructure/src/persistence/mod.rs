@@ -2,6 +2,7 @@
 //! served family: several instances, one database) and SQLite (`sqlite`, the
 //! embedded family: one process, one file, nothing installed).
 
+pub mod outbox;
 pub mod pg;
 pub mod sqlite;
 
@@ -10,7 +11,7 @@ pub use pg::{
     PgNotificationRepositoryParameters, PgNotifierStore, PgPool, PgPostRepository, PgPostRepositoryParameters,
     PgRefreshTokenStore, PgRefreshTokenStoreParameters, PgRevocationStore, PgStats, PgTicketStore,
     PgTicketStoreParameters, PgUserRepository, PgUserRepositoryParameters, PgWebhookRepository,
-    PgWebhookRepositoryParameters, connect, is_ready, migrate, outbox, schema,
+    PgWebhookRepositoryParameters, connect, is_ready, migrate, schema,
 };
 
 /// The smallest UUIDv7 of the millisecond `at`: `id >= this` selects rows

@@ -7,6 +7,7 @@
 //! every write transaction goes through the one writer connection, so writers
 //! queue in this process instead of failing with `SQLITE_BUSY`.
 
+pub mod outbox;
 pub mod schema;
 pub mod types;
 
