@@ -1,9 +1,11 @@
 //! RabbitMQ through lapin: topology, the outbox relay, and consumers with
 //! bounded retries and a dead-letter queue.
 
+mod bus;
 mod consumer;
 mod relay;
 
+pub use bus::{EventBus, Handler, Message, Outgoing};
 pub use consumer::{Handled, MAX_ATTEMPTS, consume};
 pub use relay::Relay;
 
