@@ -115,12 +115,17 @@ impl Reader<'_> {
     }
 }
 
-fn database_url(read: &Reader<'_>) -> Result<String, ConfigError> {
-    let url = read.text("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/social");
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+/// Where the embedded mode keeps its database when `DATABASE_URL` is unset.
+pub const EMBEDDED_DATABASE_URL: &str = "sqlite://./data/social.db";
+const SERVED_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/social";
+
+fn database_url(read: &Reader<'_>, default: &str) -> Result<String, ConfigError> {
+    let url = read.text("DATABASE_URL", default);
+    let served = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if served || crate::persistence::sqlite::path_of(&url).is_some() {
         Ok(url)
     } else {
-        Err(ConfigError { variable: "DATABASE_URL", problem: "must start with postgres://".into() })
+        Err(ConfigError { variable: "DATABASE_URL", problem: "must start with postgres:// or sqlite://".into() })
     }
 }
 
@@ -138,7 +143,7 @@ fn cores() -> u32 {
 pub fn database_url_from_env() -> Result<String, ConfigError> {
     // A missing .env is normal outside development.
     let _ = dotenvy::dotenv();
-    database_url(&Reader(&Environment))
+    database_url(&Reader(&Environment), SERVED_DATABASE_URL)
 }
 
 /// A JWT secret shorter than this is refused (HS256 wants 256 bits).
@@ -228,12 +233,22 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         // A missing .env is normal outside development.
         let _ = dotenvy::dotenv();
-        Self::from_source(&Environment)
+        let config = Self::from_source(&Environment)?;
+        if config.embedded_database().is_some() {
+            return Err(ConfigError {
+                variable: "DATABASE_URL",
+                problem: "is sqlite://, the embedded mode, which only the `social` binary runs; \
+                          `api` and `notifier` need PostgreSQL (postgres://) and RabbitMQ"
+                    .into(),
+            });
+        }
+        Ok(config)
     }
 
-    /// Like [`Config::from_env`], but an unset `JWT_SECRET_KEY` is taken from
-    /// the key file at `path` (created on first use). The flag says whether the
-    /// key was generated now.
+    /// What `social` reads: like [`Config::from_env`], but an unset
+    /// `DATABASE_URL` means the embedded mode ([`EMBEDDED_DATABASE_URL`]), and
+    /// an unset `JWT_SECRET_KEY` is taken from the key file at `path` (created
+    /// on first use). The flag says whether the key was generated now.
     ///
     /// # Errors
     /// The first variable that is missing or invalid, or a key file that
@@ -242,21 +257,43 @@ impl Config {
         // A missing .env is normal outside development.
         let _ = dotenvy::dotenv();
         if Environment.get("JWT_SECRET_KEY").is_some() {
-            return Ok((Self::from_source(&Environment)?, false));
+            return Ok((Self::parse(&Environment, EMBEDDED_DATABASE_URL)?, false));
         }
         let (key, generated) = load_or_create_key(path)?;
-        Ok((Self::from_source(&WithKey { inner: &Environment, key })?, generated))
+        Ok((Self::parse(&WithKey { inner: &Environment, key }, EMBEDDED_DATABASE_URL)?, generated))
     }
 
+    /// Reads `source`; an unset `DATABASE_URL` means the local PostgreSQL.
+    ///
     /// # Errors
     /// The first variable that is missing or invalid.
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        Self::parse(source, SERVED_DATABASE_URL)
+    }
+
+    /// Reads `source`; an unset `DATABASE_URL` means the embedded mode.
+    ///
+    /// # Errors
+    /// The first variable that is missing or invalid.
+    pub fn embedded_from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        Self::parse(source, EMBEDDED_DATABASE_URL)
+    }
+
+    fn parse(source: &dyn Source, default_database_url: &str) -> Result<Self, ConfigError> {
         let read = Reader(source);
         let jwt_secret_key = source
             .get("JWT_SECRET_KEY")
             .ok_or(ConfigError { variable: "JWT_SECRET_KEY", problem: "is required (at least 32 bytes)".into() })?;
         check_jwt_secret(&jwt_secret_key)?;
-        let database_url = database_url(&read)?;
+        let database_url = database_url(&read, default_database_url)?;
+        if crate::persistence::sqlite::path_of(&database_url).is_some() && source.get("AMQP_URL").is_some() {
+            return Err(ConfigError {
+                variable: "AMQP_URL",
+                problem: "must be unset with a sqlite:// DATABASE_URL: the embedded mode is one process \
+                          with an in-process event bus (use postgres:// to run with RabbitMQ)"
+                    .into(),
+            });
+        }
         let amqp_url = read.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
         if !(amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://")) {
             return Err(ConfigError { variable: "AMQP_URL", problem: "must start with amqp:// or amqps://".into() });
@@ -319,6 +356,12 @@ impl Config {
     #[must_use]
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
+    }
+
+    /// The SQLite file of the embedded mode, or `None` when served by PostgreSQL.
+    #[must_use]
+    pub fn embedded_database(&self) -> Option<&std::path::Path> {
+        crate::persistence::sqlite::path_of(self.database_url())
     }
 }
 
@@ -433,5 +476,21 @@ mod tests {
             HashMap::from([("JWT_SECRET_KEY", KEY), ("ADMIN_USERNAME", "root"), ("ADMIN_PASSWORD", "hunter2hunter2")]);
         let shown = format!("{:?}", Config::from_source(&source).unwrap());
         assert!(!shown.contains(KEY) && !shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn a_sqlite_url_selects_the_embedded_mode_and_refuses_a_broker() {
+        let embedded = Config::embedded_from_source(&HashMap::from([("JWT_SECRET_KEY", KEY)])).unwrap();
+        assert_eq!(embedded.embedded_database(), Some(std::path::Path::new("./data/social.db")));
+        let served = Config::from_source(&HashMap::from([("JWT_SECRET_KEY", KEY)])).unwrap();
+        assert_eq!(served.embedded_database(), None);
+        let both = HashMap::from([
+            ("JWT_SECRET_KEY", KEY),
+            ("DATABASE_URL", "sqlite://./x.db"),
+            ("AMQP_URL", "amqp://localhost"),
+        ]);
+        assert_eq!(Config::from_source(&both).unwrap_err().variable, "AMQP_URL");
+        let neither = HashMap::from([("JWT_SECRET_KEY", KEY), ("DATABASE_URL", "mysql://x")]);
+        assert_eq!(Config::from_source(&neither).unwrap_err().variable, "DATABASE_URL");
     }
 }
