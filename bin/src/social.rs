@@ -4,7 +4,7 @@
 mod boot;
 
 use boot::Start;
-use infrastructure::app::Application;
+use infrastructure::app::{Application, build_core};
 use infrastructure::notifier::NotifierApp;
 use std::process::ExitCode;
 
@@ -16,8 +16,9 @@ async fn main() -> ExitCode {
     let Some(mut shutdown) = boot::listen() else { return ExitCode::FAILURE };
     let Some(config) = boot::configure(Some(KEY_FILE)) else { return ExitCode::FAILURE };
     let build = async {
-        let api = Application::build(config.clone()).await?;
-        let notifier = NotifierApp::build(config).await?;
+        let core = build_core(&config).await?;
+        let api = Application::start(core.clone(), config.clone()).await?;
+        let notifier = NotifierApp::start(core, config).await?;
         anyhow::Ok((api, notifier))
     };
     let (api, notifier) = match boot::start(&mut shutdown, build).await {

@@ -26,7 +26,9 @@ use crate::wire::PublicUrls;
 const POOL_SIZE: usize = 16;
 
 /// What both services are built on: the wired module and the adapters that
-/// start-up code needs by hand.
+/// start-up code needs by hand. `social` builds one and runs both services on
+/// it (the embedded mode needs that: one database writer, one in-process bus).
+#[derive(Clone)]
 pub struct Core {
     pub module: Arc<AppModule>,
     pub pool: PgPool,
@@ -161,7 +163,15 @@ impl Application {
     /// # Errors
     /// When PostgreSQL cannot be reached or the port cannot be bound.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let core = build_core(&config).await?;
+        Self::start(build_core(&config).await?, config).await
+    }
+
+    /// Like [`Application::build`], on a core built already (and shared with a
+    /// notifier in the same process).
+    ///
+    /// # Errors
+    /// When the database fails or the port cannot be bound.
+    pub async fn start(core: Core, config: Config) -> anyhow::Result<Self> {
         bootstrap_admin(&core.module, &config).await?;
         let relay = Relay::new(
             config.database_url().to_owned(),

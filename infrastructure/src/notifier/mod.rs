@@ -18,7 +18,7 @@ use lapin::message::Delivery;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use crate::app::{build_core, public_urls};
+use crate::app::{Core, build_core, public_urls};
 use crate::config::Config;
 use crate::di::AppModule;
 use crate::events::{AUTH_REVOKED, Envelope, EventData, USER_DELETED};
@@ -124,7 +124,15 @@ impl NotifierApp {
     /// # Errors
     /// When PostgreSQL cannot be reached or the port cannot be bound.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let core = build_core(&config).await?;
+        Self::start(build_core(&config).await?, config).await
+    }
+
+    /// Like [`NotifierApp::build`], on a core built already (and shared with
+    /// an api in the same process).
+    ///
+    /// # Errors
+    /// When the port cannot be bound.
+    pub async fn start(core: Core, config: Config) -> anyhow::Result<Self> {
         let hub = Arc::new(Hub::default());
         let notifier = Arc::new(Notifier {
             module: core.module,
