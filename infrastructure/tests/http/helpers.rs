@@ -1,6 +1,8 @@
-//! Spawns the api on port 0 against a fresh database of the real PostgreSQL server.
+//! Spawns the api (and notifier) on port 0 with a fresh database of the
+//! binary's family: a SQLite file of its own (embedded), or a database of the
+//! real PostgreSQL server and an exchange of the real RabbitMQ (served).
 
-use infrastructure::app::Application;
+use infrastructure::app::{Application, Core, build_core};
 use infrastructure::config::Config;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -10,6 +12,28 @@ pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
 pub const ADMIN: &str = "root_admin";
 pub const ADMIN_PASSWORD: &str = "admin password";
 pub const PASSWORD: &str = "correct horse";
+
+/// Which adapters a test binary runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// SQLite and the in-process bus, one process.
+    Embedded,
+    /// PostgreSQL and RabbitMQ.
+    Served,
+}
+
+/// The file of an embedded test's database.
+fn sqlite_file(database: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join("social-test-db").join(format!("{database}.db"))
+}
+
+/// The `DATABASE_URL` of a test database of this binary's family.
+pub fn database_url(database: &str) -> String {
+    match crate::FAMILY {
+        Family::Served => format!("{}/{database}", server_url()),
+        Family::Embedded => format!("sqlite://{}", sqlite_file(database).display()),
+    }
+}
 
 /// The server that holds every test database: `TEST_DATABASE_URL`, else the local one.
 fn server_url() -> String {
@@ -54,6 +78,8 @@ pub struct TestApp {
     pub hash_pool: String,
     pub client: Client,
     pub database: String,
+    /// What the api runs on; an embedded notifier must share it.
+    pub core: Core,
     /// Only the instance that created the database drops it.
     owns_database: bool,
 }
@@ -80,18 +106,28 @@ pub async fn spawn_notifier(app: &TestApp) -> TestNotifier {
 }
 
 /// Starts a notifier for `app` with extra settings.
+/// Served, it is an instance of its own on the app's database and exchange;
+/// embedded, it runs on the app's core, as in the `social` process.
 pub async fn spawn_notifier_with(app: &TestApp, overrides: &[(&str, &str)]) -> TestNotifier {
-    let url = format!("{}/{}", server_url(), app.database);
+    use infrastructure::notifier::NotifierApp;
+    let url = database_url(&app.database);
     let exchange = exchange_of(&app.database);
     let mut settings: HashMap<&str, &str> = HashMap::from([
-        ("AMQP_EXCHANGE", exchange.as_str()),
         ("JWT_SECRET_KEY", JWT_SECRET),
         ("DATABASE_URL", url.as_str()),
         ("SERVER_ADDRESS", "127.0.0.1"),
         ("WEBSOCKET_PORT", "0"),
     ]);
+    if crate::FAMILY == Family::Served {
+        settings.insert("AMQP_EXCHANGE", exchange.as_str());
+    }
     settings.extend(overrides.iter().copied());
-    let notifier = infrastructure::notifier::NotifierApp::build(Config::from_source(&settings).unwrap()).await.unwrap();
+    let config = Config::from_source(&settings).unwrap();
+    let notifier = match crate::FAMILY {
+        Family::Served => NotifierApp::build(config).await,
+        Family::Embedded => NotifierApp::start(app.core.clone(), config).await,
+    }
+    .unwrap();
     let spawned = TestNotifier { port: notifier.port(), stopper: notifier.stopper() };
     tokio::spawn(notifier.run_until_stopped());
     wait_ready(&format!("http://127.0.0.1:{}", spawned.port)).await;
@@ -135,13 +171,12 @@ pub async fn spawn_on(database: &str, overrides: &[(&str, &str)]) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         infrastructure::telemetry::init();
     }
-    let url = format!("{}/{database}", server_url());
+    let url = database_url(database);
     let exchange = exchange_of(database);
     let media = media_dir(database);
     let media = media.to_str().unwrap();
     let mut settings: HashMap<&str, &str> = HashMap::from([
         ("MEDIA_DIR", media),
-        ("AMQP_EXCHANGE", exchange.as_str()),
         ("JWT_SECRET_KEY", JWT_SECRET),
         ("DATABASE_URL", url.as_str()),
         ("SERVER_ADDRESS", "127.0.0.1"),
@@ -154,13 +189,17 @@ pub async fn spawn_on(database: &str, overrides: &[(&str, &str)]) -> TestApp {
         ("LOGIN_MAX_FAILURES", "1000"),
         ("REGISTER_PER_HOUR", "100000"),
     ]);
+    if crate::FAMILY == Family::Served {
+        settings.insert("AMQP_EXCHANGE", exchange.as_str());
+    }
     settings.extend(overrides.iter().copied());
     let config = Config::from_source(&settings).expect("test configuration");
-    let application = Application::build(config).await.expect("the api starts");
+    let core = build_core(&config).await.expect("the core starts");
+    let application = Application::start(core.clone(), config).await.expect("the api starts");
     let address = format!("http://127.0.0.1:{}", application.port());
     let hash_pool = application.hash_pool().to_owned();
     tokio::spawn(application.run_until_stopped());
-    TestApp { address, hash_pool, client: Client::new(), database: database.to_owned(), owns_database: false }
+    TestApp { address, hash_pool, client: Client::new(), database: database.to_owned(), core, owns_database: false }
 }
 
 impl Drop for TestApp {
@@ -170,6 +209,15 @@ impl Drop for TestApp {
         }
         let database = self.database.clone();
         let _ = std::fs::remove_dir_all(media_dir(&database));
+        if crate::FAMILY == Family::Embedded {
+            let file = sqlite_file(&database).into_os_string();
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = file.clone();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
+            return;
+        }
         // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -199,9 +247,28 @@ impl TestApp {
         client
     }
 
-    /// How many rows `sql` (a `SELECT count(*) ...`) counts.
+    /// How many rows `sql` (a `SELECT count(*) ...` in SQL both databases
+    /// understand) counts.
     pub async fn count(&self, sql: &str) -> i64 {
-        self.db().await.query_one(sql, &[]).await.unwrap().get(0)
+        match crate::FAMILY {
+            Family::Served => self.db().await.query_one(sql, &[]).await.unwrap().get(0),
+            Family::Embedded => {
+                use diesel::{Connection, RunQueryDsl};
+                #[derive(diesel::QueryableByName)]
+                struct Count {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                let file = sqlite_file(&self.database);
+                let query = format!("SELECT ({sql}) AS n");
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = diesel::SqliteConnection::establish(file.to_str().unwrap()).unwrap();
+                    diesel::sql_query(query).get_result::<Count>(&mut conn).unwrap().n
+                })
+                .await
+                .unwrap()
+            }
+        }
     }
 
     /// Outbox rows of one event type.
