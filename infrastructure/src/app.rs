@@ -16,7 +16,7 @@ use crate::http::media::MediaSettings;
 use crate::http::{self, Readiness};
 use crate::messaging::{self, Broker, Relay};
 use crate::persistence::outbox::Outbox;
-use crate::persistence::{self, PgActivity, PgAttemptLimiter, PgPool, PgRevocationStore, PgWebhookRepository};
+use crate::persistence::{self, PgPool, PgRevocationStore, PgWebhookRepository};
 use crate::security::{Argon2Hasher, HashPoolSize, JwtTokenIssuer, RevocationCache};
 use crate::storage::{DecodeLimits, LocalAvatarStorage};
 use crate::webhooks::{DeliveryLimits, Pipeline, PublicUrlGuard};
@@ -62,7 +62,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
     let hash_pool = hasher.metrics_label().to_owned();
     let limits = attempt_limits(config);
     let adapters = Adapters {
-        pool: pool.clone(),
+        repositories: persistence::pg::repositories(&pool, &outbox, attempts_retention(&limits)),
         hasher,
         tokens: JwtTokenIssuer::new(
             &config.jwt_secret_key,
@@ -74,16 +74,9 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
             config.media_dir.clone(),
             DecodeLimits { max_pixels: config.avatar_max_pixels, decoders: config.avatar_decoders },
         )?,
-        activity: PgActivity::start(pool.clone()),
-        webhooks: PgWebhookRepository::new(pool.clone()),
         url_guard: PublicUrlGuard::new(config.webhook_allow_private),
-        outbox,
-        attempts: PgAttemptLimiter::start(
-            pool.clone(),
-            limits.login.per_username.window.max(limits.registration.window),
-        ),
         auth: AuthSettings { refresh_ttl: chrono::Duration::seconds(config.refresh_ttl_seconds.into()), limits },
-        posts: PostSettings { daily_limit: config.post_daily_limit },
+        post_settings: PostSettings { daily_limit: config.post_daily_limit },
     };
     let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
     Ok(Core { module: Arc::new(AppModule::wire(adapters)), pool, revocations, broker, relay_wake, hash_pool })
@@ -100,6 +93,11 @@ pub fn attempt_limits(config: &Config) -> AttemptLimits {
         },
         registration: RateLimit { max: config.register_per_hour, window: chrono::Duration::hours(1) },
     }
+}
+
+/// How long attempts are kept: the longest window that counts them.
+fn attempts_retention(limits: &AttemptLimits) -> chrono::Duration {
+    limits.login.per_username.window.max(limits.registration.window)
 }
 
 /// Failed logins from one address may reach this many times the per-username limit.

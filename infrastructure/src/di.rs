@@ -17,12 +17,9 @@ use shaku::{Component, HasComponent, Interface, ModuleBuildContext, module};
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
-use crate::persistence::outbox::Outbox;
 use crate::persistence::{
-    PgActivity, PgAttemptLimiter, PgFollowRepository, PgFollowRepositoryParameters, PgNotificationRepository,
-    PgNotificationRepositoryParameters, PgPool, PgPostRepository, PgPostRepositoryParameters, PgRefreshTokenStore,
-    PgRefreshTokenStoreParameters, PgStats, PgTicketStore, PgTicketStoreParameters, PgUserRepository,
-    PgUserRepositoryParameters, PgWebhookRepository,
+    PgActivity, PgAttemptLimiter, PgFollowRepository, PgNotificationRepository, PgPostRepository, PgRefreshTokenStore,
+    PgStats, PgTicketStore, PgUserRepository, PgWebhookRepository,
 };
 use crate::security::{Argon2Hasher, JwtTokenIssuer, RevocationCache};
 use crate::storage::LocalAvatarStorage;
@@ -224,53 +221,58 @@ module! {
     }
 }
 
-/// Adapters that need I/O to be built, made before the module.
+/// The repositories of one family (PostgreSQL or SQLite), one per port.
+pub struct Repositories {
+    pub users: Box<dyn UserRepositoryPort>,
+    pub refresh_tokens: Box<dyn RefreshTokenStorePort>,
+    pub posts: Box<dyn PostRepositoryPort>,
+    pub follows: Box<dyn FollowRepositoryPort>,
+    pub notifications: Box<dyn NotificationRepositoryPort>,
+    pub tickets: Box<dyn TicketStorePort>,
+    pub activity: Box<dyn ActivityLogPort>,
+    pub stats: Box<dyn StatsRepositoryPort>,
+    pub attempts: Box<dyn AttemptLimiterPort>,
+    pub webhooks: Box<dyn WebhookRepositoryPort>,
+}
+
+/// The adapter behind every port, made before the module: one family of
+/// repositories, and the adapters both families share.
 pub struct Adapters {
-    pub pool: PgPool,
+    pub repositories: Repositories,
     pub hasher: Argon2Hasher,
     pub tokens: JwtTokenIssuer,
     pub revocations: RevocationCache,
     pub avatars: LocalAvatarStorage,
-    pub activity: PgActivity,
-    pub attempts: PgAttemptLimiter,
-    pub webhooks: PgWebhookRepository,
     pub url_guard: PublicUrlGuard,
-    pub outbox: Outbox,
     pub auth: AuthSettings,
-    pub posts: PostSettings,
+    pub post_settings: PostSettings,
 }
 
 impl AppModule {
+    /// Every port is given its adapter explicitly, whichever family it
+    /// belongs to: the components listed in the module only name the
+    /// interfaces, none of them is built from parameters.
     #[must_use]
     pub fn wire(adapters: Adapters) -> Self {
+        let repositories = adapters.repositories;
         Self::builder()
-            .with_component_parameters::<PgUserRepository>(PgUserRepositoryParameters { pool: adapters.pool.clone() })
-            .with_component_parameters::<PgRefreshTokenStore>(PgRefreshTokenStoreParameters {
-                pool: adapters.pool.clone(),
-            })
-            .with_component_parameters::<PgPostRepository>(PgPostRepositoryParameters {
-                pool: adapters.pool.clone(),
-                outbox: adapters.outbox.clone(),
-            })
-            .with_component_parameters::<PgFollowRepository>(PgFollowRepositoryParameters {
-                pool: adapters.pool.clone(),
-                outbox: adapters.outbox,
-            })
-            .with_component_parameters::<PgNotificationRepository>(PgNotificationRepositoryParameters {
-                pool: adapters.pool.clone(),
-            })
-            .with_component_parameters::<PgTicketStore>(PgTicketStoreParameters { pool: adapters.pool })
+            .with_component_override::<dyn UserRepositoryPort>(repositories.users)
+            .with_component_override::<dyn RefreshTokenStorePort>(repositories.refresh_tokens)
+            .with_component_override::<dyn PostRepositoryPort>(repositories.posts)
+            .with_component_override::<dyn FollowRepositoryPort>(repositories.follows)
+            .with_component_override::<dyn NotificationRepositoryPort>(repositories.notifications)
+            .with_component_override::<dyn TicketStorePort>(repositories.tickets)
+            .with_component_override::<dyn ActivityLogPort>(repositories.activity)
+            .with_component_override::<dyn StatsRepositoryPort>(repositories.stats)
+            .with_component_override::<dyn AttemptLimiterPort>(repositories.attempts)
+            .with_component_override::<dyn WebhookRepositoryPort>(repositories.webhooks)
             .with_component_override::<dyn PasswordHasherPort>(Box::new(adapters.hasher))
             .with_component_override::<dyn TokenIssuerPort>(Box::new(adapters.tokens))
             .with_component_override::<dyn RevocationListPort>(Box::new(adapters.revocations))
             .with_component_override::<dyn AvatarStoragePort>(Box::new(adapters.avatars))
-            .with_component_override::<dyn StatsRepositoryPort>(Box::new(PgStats::new(adapters.activity.clone())))
-            .with_component_override::<dyn ActivityLogPort>(Box::new(adapters.activity))
-            .with_component_override::<dyn AttemptLimiterPort>(Box::new(adapters.attempts))
-            .with_component_override::<dyn WebhookRepositoryPort>(Box::new(adapters.webhooks))
             .with_component_override::<dyn UrlGuardPort>(Box::new(adapters.url_guard))
             .with_component_parameters::<AuthService>(adapters.auth)
-            .with_component_parameters::<PostService>(adapters.posts)
+            .with_component_parameters::<PostService>(adapters.post_settings)
             .build()
     }
 }

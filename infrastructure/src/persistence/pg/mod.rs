@@ -37,6 +37,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::time::Duration;
 
 use super::first_id_at;
+use crate::di::Repositories;
 
 pub type PgPool = Pool<AsyncPgConnection>;
 type PgConnection = Object<AsyncPgConnection>;
@@ -158,6 +159,25 @@ async fn connect_with_backoff(config: &tokio_postgres::Config) -> anyhow::Result
             }
             Err(e) => return Err(e).context("PostgreSQL stayed unreachable"),
         }
+    }
+}
+
+/// The PostgreSQL family: one repository per port, on `pool`. `retention` is
+/// how long failed logins and registrations are kept.
+#[must_use]
+pub fn repositories(pool: &PgPool, outbox: &super::outbox::Outbox, retention: chrono::Duration) -> Repositories {
+    let activity = PgActivity::start(pool.clone());
+    Repositories {
+        users: Box::new(PgUserRepository::new(pool.clone())),
+        refresh_tokens: Box::new(PgRefreshTokenStore::new(pool.clone())),
+        posts: Box::new(PgPostRepository::new(pool.clone(), outbox.clone())),
+        follows: Box::new(PgFollowRepository::new(pool.clone(), outbox.clone())),
+        notifications: Box::new(PgNotificationRepository::new(pool.clone())),
+        tickets: Box::new(PgTicketStore::new(pool.clone())),
+        activity: Box::new(activity.clone()),
+        stats: Box::new(PgStats::new(activity)),
+        attempts: Box::new(PgAttemptLimiter::start(pool.clone(), retention)),
+        webhooks: Box::new(PgWebhookRepository::new(pool.clone())),
     }
 }
 
