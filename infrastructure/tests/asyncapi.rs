@@ -431,7 +431,7 @@ fn generate() -> Value {
             json!({
                 "action": "receive",
                 "title": format!("Consumers of {kind}"),
-                "description": "Each consumer reads through its own durable queue (`<exchange>.<purpose>.<uuid>`, expiring 5 minutes after it left) or the shared `<exchange>.webhooks.events`; a failing message is retried (header `x-attempts`, 3 attempts in all), then dead-lettered to the fanout exchange `<exchange>.dead` with `x-death-reason` and `x-original-routing-key` (embedded mode: the `dead_letters` table).",
+                "description": "Notifiers and the api's revocation listeners read through a durable queue per process (`<exchange>.<purpose>.<uuid>`, expiring 5 minutes after its consumer left); a message they fail to handle is retried (header `x-attempts`, 3 attempts in all), then dead-lettered to the fanout exchange `<exchange>.dead` with `x-death-reason` and `x-original-routing-key` (embedded mode: the `dead_letters` table). The webhook pipeline shares the durable queue `<exchange>.webhooks.events`, requeues on storage or broker trouble and drops a malformed event.",
                 "channel": reference(&format!("#/channels/{channel}")),
                 "messages": [message_ref],
                 "bindings": {"amqp": {"ack": true, "bindingVersion": BINDING_VERSION}},
