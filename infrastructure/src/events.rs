@@ -10,19 +10,20 @@
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::wire::{NotificationView, PostView, PublicUrls};
 
 /// A follow, by its two ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FollowData {
     pub follower_id: Uuid,
     pub followee_id: Uuid,
 }
 
 /// Every event published through the outbox.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum EventData {
     #[serde(rename = "post.created")]
@@ -96,7 +97,7 @@ impl FollowData {
 }
 
 /// What a client receives for an event meant for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum ClientEvent {
     #[serde(rename = "post.created")]
@@ -108,12 +109,13 @@ pub enum ClientEvent {
 }
 
 /// `{"id", "type", "created_at", "data"}` around `D`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Envelope<D> {
     pub id: Uuid,
     #[serde(flatten)]
     pub event: D,
     #[serde(serialize_with = "crate::wire::rfc3339")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-22T10:00:00.123Z")]
     pub created_at: DateTime<Utc>,
 }
 
