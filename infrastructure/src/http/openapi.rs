@@ -66,8 +66,10 @@ pub struct Unavailable(pub Problem);
 #[response(content_type = "application/problem+json", headers(("Retry-After" = u64, description = "seconds to wait")))]
 pub struct BusyOrUnavailable(pub Problem);
 
-/// Operations that hash a password, and so may be throttled or find the hashing queue full.
-const HASHING: &[&str] = &["/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh"];
+/// Operations that hash a password, and so may be throttled or find the
+/// hashing queue full. (Refresh tokens are compared by SHA-256 digest: refresh
+/// hashes no password and is neither throttled nor ever `busy`.)
+const HASHING: &[&str] = &["/api/v1/auth/register", "/api/v1/auth/login"];
 
 /// The answers every operation of a kind can give, added by rule so that no
 /// `#[utoipa::path]` has to repeat them (and none can forget one):
