@@ -155,3 +155,76 @@ pub fn exit_output(child: Child) -> Output {
         }
     }
 }
+
+/// A folder of its own for binaries started the way a newcomer starts them:
+/// no environment but `PATH`, the folder as working directory (where `./data`
+/// goes). Kills its processes and removes the folder when dropped. Touches no
+/// server.
+pub struct Home {
+    pub dir: std::path::PathBuf,
+    pub children: Vec<Child>,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("social-home-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir, children: Vec::new() }
+    }
+
+    /// A command for `binary` in this folder, on free loopback ports.
+    pub fn command(&self, binary: &str) -> (Command, u16, u16) {
+        let (api, ws) = (free_port(), free_port());
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("SERVER_ADDRESS", "127.0.0.1")
+            .env("SERVER_PORT", api.to_string())
+            .env("WEBSOCKET_PORT", ws.to_string())
+            .env("RUST_LOG", "info")
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        (command, api, ws)
+    }
+
+    pub fn spawn(&mut self, mut command: Command) {
+        self.children.push(command.spawn().unwrap());
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The remote TCP ports `pid` holds connections to, read from /proc.
+pub fn remote_ports(pid: u32) -> Vec<u16> {
+    let sockets: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            Some(target.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(remote), Some(inode)) = (fields.get(2), fields.get(9)) else { continue };
+            let port = remote.rsplit(':').next().and_then(|hex| u16::from_str_radix(hex, 16).ok()).unwrap_or(0);
+            if port != 0 && sockets.contains(*inode) {
+                ports.push(port);
+            }
+        }
+    }
+    ports
+}
