@@ -4,3 +4,5 @@
 //! families cannot drift apart.
 
 mod support;
+mod webhook_pipeline;
+mod webhooks;

@@ -96,6 +96,8 @@ impl WebhookRepository for SqliteWebhookRepository {
         at: DateTime<Utc>,
         limit: usize,
     ) -> Result<Option<Webhook>, PortError> {
+        // As stored (microseconds), as PostgreSQL's `RETURNING` gives it back.
+        let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
         let webhook =
             Webhook { id: Uuid::now_v7(), owner, url: url.to_owned(), secret: random_token(), created_at: at };
         let row = (
