@@ -56,7 +56,7 @@ const STORAGE_PAUSE: Duration = Duration::from_secs(1);
 
 /// The embedded pipeline, ready to [`spawn`](Self::spawn).
 pub struct EmbeddedPipeline {
-    inner: Arc<Inner>,
+    inner: Inner,
     bus: Arc<dyn EventBus>,
 }
 
@@ -106,15 +106,13 @@ impl EmbeddedPipeline {
             wake: Notify::new(),
             busy: Mutex::default(),
         };
-        Ok(Self { inner: Arc::new(inner), bus })
+        Ok(Self { inner, bus })
     }
 
     /// The unit of the schedule instead of [`RETRY_BASE`] (tests: a few ms).
     #[must_use]
-    pub fn with_retry_base(mut self, base: Duration) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.base = base;
-        }
+    pub const fn with_retry_base(mut self, base: Duration) -> Self {
+        self.inner.base = base;
         self
     }
 
@@ -125,7 +123,7 @@ impl EmbeddedPipeline {
     /// and on a current-thread one every event fails (and is dead-lettered
     /// by the bus) instead of blocking the only thread.
     pub fn spawn(self) -> Running {
-        let Self { inner, bus } = self;
+        let (inner, bus) = (Arc::new(self.inner), self.bus);
         let handling = Arc::clone(&inner);
         let handler: Handler = Box::new(move |message: &Message| handling.accept(message));
         let consumer = tokio::spawn(async move { bus.consume(PURPOSE, &EVENTS, PREFETCH, handler).await });

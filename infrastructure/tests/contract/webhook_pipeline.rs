@@ -9,7 +9,7 @@ use infrastructure::events::{Envelope, EventData};
 use infrastructure::messaging::{EventBus, Handler, Message, Outgoing};
 use infrastructure::persistence::sqlite::webhooks::{self as table};
 use infrastructure::persistence::sqlite::{Sqlite, SqliteWebhookRepository};
-use infrastructure::webhooks::{DeliveryLimits, EmbeddedPipeline, PublicUrlGuard, Running, signature};
+use infrastructure::webhooks::{DeliveryLimits, EmbeddedPipeline, Expansion, PublicUrlGuard, Running, signature};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -438,4 +438,43 @@ async fn deliveries_keep_to_their_slots_and_a_waiting_job_keeps_its_attempt() {
     assert_eq!(together, 2, "mallory's webhooks together hold her two slots, no more");
     until_empty(&db).await;
     assert!(table::dead_letters(&db).await.unwrap().is_empty(), "no attempt was spent waiting");
+}
+
+#[tokio::test]
+async fn queueing_skips_deleted_webhooks_and_events_already_queued_in_batches_of_any_size() {
+    let (db, fixture) = world().await;
+    let alice = fixture.user("alice").await;
+    let mut targets = Vec::new();
+    for n in 0..520 {
+        targets.push(
+            fixture
+                .repository
+                .create(alice, &format!("https://example.com/{n}"), Utc::now(), 1000)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        );
+    }
+    let deleted = targets[7];
+    assert!(fixture.repository.delete(alice, deleted).await.unwrap());
+    let expansion = Expansion {
+        event_id: Uuid::now_v7(),
+        event_type: "post.deleted",
+        targets: targets.clone(),
+        body: b"{}".to_vec(),
+    };
+    let now = Utc::now();
+    assert_eq!(table::enqueue(&db, &expansion, now).await.unwrap(), 519, "all but the deleted webhook");
+    assert_eq!(table::enqueue(&db, &expansion, now).await.unwrap(), 0, "the same event handled twice");
+    let pending = table::pending(&db).await.unwrap();
+    assert_eq!(pending.len(), 519);
+    assert!(pending.iter().all(|job| job.attempt == 1 && job.event_id == expansion.event_id && job.body == b"{}"));
+    assert!(pending.iter().all(|job| job.webhook_id != deleted));
+    // Deleting a webhook takes its pending jobs along.
+    assert!(fixture.repository.delete(alice, targets[0]).await.unwrap());
+    assert_eq!(table::pending(&db).await.unwrap().len(), 518);
+    let due = table::due(&db, Utc::now(), 10, vec![pending[1].id]).await.unwrap();
+    assert_eq!(due.len(), 10);
+    assert!(due.iter().all(|job| job.id != pending[1].id), "jobs in flight are left out");
 }

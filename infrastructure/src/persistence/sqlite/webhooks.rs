@@ -6,7 +6,10 @@ use application::PortError;
 use application::ports::{Webhook, WebhookRepository};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl, SqliteConnection};
+use diesel::sql_types::{BigInt, Binary, Integer, Text};
+use diesel::{
+    BoolExpressionMethods, ExpressionMethods, IntoSql, OptionalExtension, QueryDsl, RunQueryDsl, SqliteConnection,
+};
 use domain::UserId;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -228,56 +231,47 @@ pub async fn enqueue(db: &Sqlite, expansion: &Expansion, due_at: DateTime<Utc>) 
     if expansion.targets.is_empty() {
         return Ok(0);
     }
-    let rows: Vec<NewJob> = expansion
-        .targets
-        .iter()
-        .map(|webhook| NewJob {
-            webhook_id: *webhook,
-            event_id: expansion.event_id,
-            event_type: expansion.event_type.to_owned(),
-            due_at,
-            body: expansion.body.clone(),
-        })
-        .collect();
+    let (targets, event_id, event_type, body) =
+        (expansion.targets.clone(), expansion.event_id, expansion.event_type, expansion.body.clone());
     db.write("queueing webhook deliveries", move |conn| {
-        // A webhook deleted since the lookup fails the foreign key: insert
-        // one by one so it is skipped, not the whole batch.
-        let mut added = 0;
-        for row in rows {
-            added += insert_job(conn, row)?;
-        }
-        Ok(added)
+        insert_jobs(conn, &targets, event_id, event_type, due_at, &body)
     })
     .await
 }
 
-/// A job to insert.
-struct NewJob {
-    webhook_id: Uuid,
-    event_id: Uuid,
-    event_type: String,
-    due_at: DateTime<Utc>,
-    body: Vec<u8>,
-}
+/// Targets per statement: well under SQLite's limit on bound values.
+const TARGETS_PER_INSERT: usize = 500;
 
-/// Adds `job` as attempt 1: 1 if it was added, 0 if it was already pending
-/// or its webhook is gone.
-fn insert_job(conn: &mut SqliteConnection, job: NewJob) -> diesel::QueryResult<usize> {
-    let webhook = Id(job.webhook_id);
-    let exists = diesel::select(diesel::dsl::exists(webhooks::table.find(webhook))).get_result::<bool>(conn)?;
-    if !exists {
-        return Ok(0);
+/// Adds, as attempt 1, a job for each of `targets` that still exists and has
+/// none pending for `event_id`; how many were added. One statement per
+/// [`TARGETS_PER_INSERT`] targets, the body bound once in each.
+fn insert_jobs(
+    conn: &mut SqliteConnection,
+    targets: &[Uuid],
+    event_id: Uuid,
+    event_type: &str,
+    due_at: DateTime<Utc>,
+    body: &[u8],
+) -> diesel::QueryResult<usize> {
+    let mut added = 0;
+    for chunk in targets.chunks(TARGETS_PER_INSERT) {
+        let ids: Vec<Id> = chunk.iter().copied().map(Id).collect();
+        // Selecting from `webhooks` skips a webhook deleted since the lookup
+        // instead of failing the foreign key and with it the whole batch.
+        let rows = webhooks::table.filter(webhooks::id.eq_any(ids)).select((
+            webhooks::id,
+            Id(event_id).into_sql::<Binary>(),
+            event_type.to_owned().into_sql::<Text>(),
+            1.into_sql::<Integer>(),
+            Instant(due_at).into_sql::<BigInt>(),
+            body.to_vec().into_sql::<Binary>(),
+        ));
+        added += diesel::insert_or_ignore_into(jobs::table)
+            .values(rows)
+            .into_columns((jobs::webhook_id, jobs::event_id, jobs::event_type, jobs::attempt, jobs::due_at, jobs::body))
+            .execute(conn)?;
     }
-    diesel::insert_or_ignore_into(jobs::table)
-        .values((
-            jobs::webhook_id.eq(webhook),
-            jobs::event_id.eq(Id(job.event_id)),
-            jobs::event_type.eq(job.event_type),
-            jobs::attempt.eq(1),
-            jobs::due_at.eq(Instant(job.due_at)),
-            jobs::body.eq(job.body),
-        ))
-        .execute(conn)
+    Ok(added)
 }
 
 /// Up to `limit` jobs due at `now`, the longest due first, leaving out `busy`
@@ -447,14 +441,7 @@ pub async fn replay_dead_letters(db: &Sqlite, now: DateTime<Utc>) -> Result<usiz
                 tracing::warn!(dead_letter = id, "a webhook dead letter that is not a job: left in place");
                 continue;
             };
-            let job = NewJob {
-                webhook_id: job.webhook_id,
-                event_id: event_id.0,
-                event_type: job.event_type,
-                due_at: now,
-                body: job.body.into_bytes(),
-            };
-            insert_job(conn, job)?;
+            insert_jobs(conn, &[job.webhook_id], event_id.0, &job.event_type, now, job.body.as_bytes())?;
             diesel::delete(dead_letters::table.find(id)).execute(conn)?;
             moved += 1;
         }
