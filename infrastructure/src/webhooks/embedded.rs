@@ -247,3 +247,30 @@ impl Inner {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handler_on_the_multi_thread_runtime_waits_for_its_work() {
+        let done = block_on(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            7
+        });
+        assert_eq!(done.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_handler_on_a_current_thread_runtime_fails_instead_of_blocking_it() {
+        let refused = block_on(async { 7 }).unwrap_err();
+        assert!(refused.to_string().contains("multi-thread"), "{refused}");
+    }
+
+    #[test]
+    fn a_far_due_time_saturates_instead_of_overflowing() {
+        let now = Utc::now();
+        assert_eq!(later(now, Duration::from_millis(1500)), now + TimeDelta::milliseconds(1500));
+        assert_eq!(later(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
+    }
+}
