@@ -189,12 +189,18 @@ CREATE TABLE dead_letters (
     failed_at   INTEGER NOT NULL
 ) STRICT;
 
--- Webhook deliveries waiting for their next attempt (RabbitMQ's TTL retry
--- queues in the served family), polled by the webhook worker.
+-- Webhook deliveries not yet made (RabbitMQ's deliver, retry and wait queues
+-- in the served family): one row per job, from the event's expansion until
+-- the receiver takes it or it is dead-lettered; the webhook worker polls the
+-- due ones. A deleted webhook takes its pending jobs with it.
 CREATE TABLE webhook_deliveries (
     id          INTEGER PRIMARY KEY,
+    webhook_id  BLOB    NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_id    BLOB    NOT NULL,
+    event_type  TEXT    NOT NULL,
+    attempt     INTEGER NOT NULL CHECK (attempt >= 1),
     due_at      INTEGER NOT NULL,
-    attempt     INTEGER NOT NULL,
-    body        BLOB    NOT NULL                 -- the pending delivery, JSON
+    body        BLOB    NOT NULL,                -- exactly what is POSTed (and signed)
+    UNIQUE (webhook_id, event_id)                -- an event handled twice is one job
 ) STRICT;
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (due_at);

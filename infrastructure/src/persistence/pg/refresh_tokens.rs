@@ -37,7 +37,7 @@ pub(super) fn digest(token: &str) -> Vec<u8> {
 }
 
 /// A fresh random token, hex-encoded.
-pub(super) fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; TOKEN_BYTES];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)

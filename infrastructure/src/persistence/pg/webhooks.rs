@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::refresh_tokens::random_token;
 use super::schema::{follows, webhooks};
 use super::{PgPool, checkout, failed};
+use crate::webhooks::WebhookTargets;
 
 #[derive(Component, Clone)]
 #[shaku(interface = crate::di::WebhookRepositoryPort)]
@@ -47,12 +48,12 @@ impl PgWebhookRepository {
     pub const fn new(pool: PgPool) -> Self {
         Self { pool }
     }
+}
 
-    /// Webhooks of every follower of `author` (for post events); one query.
-    ///
-    /// # Errors
-    /// `PortError::Unknown` on storage failure.
-    pub async fn of_followers(&self, author: UserId) -> Result<Vec<Uuid>, PortError> {
+#[async_trait]
+impl WebhookTargets for PgWebhookRepository {
+    /// One query.
+    async fn of_followers(&self, author: UserId) -> Result<Vec<Uuid>, PortError> {
         let mut conn = checkout(&self.pool).await?;
         let followers = follows::table.filter(follows::followee_id.eq(*author.as_uuid())).select(follows::follower_id);
         webhooks::table
@@ -63,11 +64,7 @@ impl PgWebhookRepository {
             .map_err(failed("finding followers' webhooks"))
     }
 
-    /// Webhooks of `user` (for their notifications).
-    ///
-    /// # Errors
-    /// `PortError::Unknown` on storage failure.
-    pub async fn of_user(&self, user: UserId) -> Result<Vec<Uuid>, PortError> {
+    async fn of_user(&self, user: UserId) -> Result<Vec<Uuid>, PortError> {
         let mut conn = checkout(&self.pool).await?;
         webhooks::table
             .filter(webhooks::user_id.eq(user.as_uuid()))
@@ -77,11 +74,7 @@ impl PgWebhookRepository {
             .map_err(failed("finding a user's webhooks"))
     }
 
-    /// A webhook by id, if it still exists.
-    ///
-    /// # Errors
-    /// `PortError::Unknown` on storage failure.
-    pub async fn find(&self, id: Uuid) -> Result<Option<Webhook>, PortError> {
+    async fn find(&self, id: Uuid) -> Result<Option<Webhook>, PortError> {
         let mut conn = checkout(&self.pool).await?;
         let row: Option<Row> = webhooks::table
             .find(id)

@@ -10,6 +10,9 @@
 pub mod outbox;
 pub mod schema;
 pub mod types;
+pub mod webhooks;
+
+pub use webhooks::SqliteWebhookRepository;
 
 use anyhow::Context;
 use application::PortError;

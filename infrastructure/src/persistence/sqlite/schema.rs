@@ -173,8 +173,11 @@ diesel::table! {
 diesel::table! {
     webhook_deliveries (id) {
         id -> BigInt,
-        due_at -> BigInt,
+        webhook_id -> Binary,
+        event_id -> Binary,
+        event_type -> Text,
         attempt -> Integer,
+        due_at -> BigInt,
         body -> Binary,
     }
 }
