@@ -3,4 +3,13 @@
 //! `TEST_DATABASE_URL` is set (required when `CI` is set), so the two
 //! families cannot drift apart.
 
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it breaks")]
+
 mod support;
+
+// The content ports.
+mod fixtures;
+mod follows;
+mod notifications;
+mod notifier_store;
+mod posts;

@@ -10,7 +10,8 @@
 //! - `"several words"` must occur next to each other, in that order (a phrase;
 //!   a missing closing quote ends the phrase at the end of the text);
 //! - a word joined by punctuation (`foo-bar`, `e.mail`) is a phrase of its
-//!   parts, as PostgreSQL's parser splits it;
+//!   parts, as PostgreSQL's parser splits it, except for the characters of
+//!   [`SEPARATORS`], which separate words as spaces do;
 //! - `-word` or `-"some phrase"` excludes posts containing it;
 //! - `or` between two terms separates alternatives (AND binds tighter).
 //!
@@ -80,6 +81,11 @@ impl Alternative {
     }
 }
 
+/// Characters that end a word like a space, as in `websearch_to_tsquery`
+/// (its operator characters, and `:` of its weights): `a(b` and `a:b` are two
+/// words, while `a,b` or `a-b` is one, which the tokenizer splits into a phrase.
+const SEPARATORS: &str = "!&|()<:";
+
 /// Splits `text` into words, quoted phrases and `or`s.
 fn terms(text: &str) -> Vec<Term> {
     let mut terms = Vec::new();
@@ -90,7 +96,7 @@ fn terms(text: &str) -> Vec<Term> {
             terms.push(Term::Text { text: piece.to_owned(), excluded: std::mem::take(&mut exclude_next_phrase) });
             continue;
         }
-        for word in piece.split_whitespace() {
+        for word in piece.split(|c: char| c.is_whitespace() || SEPARATORS.contains(c)).filter(|w| !w.is_empty()) {
             let stripped = word.trim_start_matches('-');
             if word.eq_ignore_ascii_case("or") {
                 terms.push(Term::Or);
