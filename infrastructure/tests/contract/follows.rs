@@ -8,6 +8,7 @@ use crate::fixtures::{Content, new_follow, new_post, on_every_backend};
 
 on_every_backend!(
     following_twice_is_not_new_and_writes_once,
+    following_a_user_deleted_meanwhile_writes_nothing,
     a_recent_follow_notification_is_found,
     unfollowing_writes_its_event_once,
     followers_and_following_page_newest_first_as_the_viewer_sees_them,
@@ -22,6 +23,14 @@ async fn following_twice_is_not_new_and_writes_once(content: &Content) {
     assert_eq!(content.events().await.len(), 2, "nothing written for an existing follow");
     assert_eq!((content.count("follows").await, content.count("notifications").await), (1, 1));
     assert!(content.follows.follow(new_follow(&bob, &alice)).await.unwrap(), "the other way is another follow");
+}
+
+async fn following_a_user_deleted_meanwhile_writes_nothing(content: &Content) {
+    let alice = content.user("alice").await;
+    let gone = Author { id: domain::UserId::generate(), ..content.user("gone").await };
+    assert!(!content.follows.follow(new_follow(&alice, &gone)).await.unwrap());
+    assert!(content.events().await.is_empty());
+    assert_eq!((content.count("follows").await, content.count("notifications").await), (0, 0));
 }
 
 async fn a_recent_follow_notification_is_found(content: &Content) {

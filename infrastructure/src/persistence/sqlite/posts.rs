@@ -376,7 +376,8 @@ fn search_everyone(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use diesel::sql_types::{BigInt, Binary};
+    use diesel::connection::SimpleConnection;
+    use domain::{Author, DomainEvent, PostContent, UserId, Username};
 
     #[derive(diesel::QueryableByName)]
     struct PlanStep {
@@ -384,60 +385,117 @@ mod tests {
         detail: String,
     }
 
-    /// The plan SQLite picks for `query`, run with `binds` in order.
-    fn plan(
-        conn: &mut SqliteConnection,
-        query: &Listed,
-        bind: impl FnOnce(
-            diesel::query_builder::SqlQuery,
-        )
-            -> diesel::query_builder::BoxedSqlQuery<'static, Backend, diesel::query_builder::SqlQuery>,
-    ) -> Vec<String> {
+    /// The steps of the plan SQLite picks for `query` (its parameters unbound:
+    /// the plan does not depend on their values).
+    fn plan(conn: &mut SqliteConnection, query: &Listed) -> Vec<String> {
         let sql = diesel::debug_query::<Backend, _>(query).to_string();
         let sql = sql.split(" -- binds:").next().unwrap_or_default().to_owned();
-        let explain = bind(diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")));
-        explain.load::<PlanStep>(conn).unwrap().into_iter().map(|step| step.detail).collect()
+        let steps = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).load::<PlanStep>(conn).unwrap();
+        steps.into_iter().map(|step| step.detail).collect()
     }
 
-    /// The searches never scan every post: the recent window walks the id
-    /// index and seeks each post in the full-text index; the older matches
-    /// start from the full-text index and fetch posts by rowid.
+    fn scans_every_post(steps: &[String]) -> bool {
+        steps
+            .iter()
+            .any(|step| step.strip_prefix("SCAN ").and_then(|rest| rest.split_whitespace().next()) == Some("posts"))
+    }
+
+    async fn open() -> (Sqlite, std::path::PathBuf) {
+        let folder = std::env::temp_dir().join(format!("social-posts-{}", uuid::Uuid::now_v7()));
+        (Sqlite::open(&folder.join("social.db"), 1).await.unwrap(), folder)
+    }
+
+    /// Searches never scan every post. The recent window of a global search
+    /// and the scoped searches walk an index of posts and seek each post in
+    /// the full-text index (`=M`: rowid and MATCH); the older matches of a
+    /// global search start from the full-text index and fetch posts by rowid.
     #[tokio::test]
     async fn searches_start_from_an_index() {
-        let folder = std::env::temp_dir().join(format!("social-plan-{}", uuid::Uuid::now_v7()));
-        let db = Sqlite::open(&folder.join("social.db"), 1).await.unwrap();
+        let (db, folder) = open().await;
         let floor = Id(uuid::Uuid::now_v7());
         let page = PageRequest { before: Some(uuid::Uuid::now_v7()), since: None, limit: 20 };
-        let (recent, older) = db
+        let reader = UserId::generate();
+        let (recent, older, scoped) = db
             .read("planning", move |conn| {
-                let recent = listed(&PostScope::Everyone, Some("\"x\"".into()), page, 21).filter(posts::id.ge(floor));
-                let recent = plan(conn, &recent, |q| {
-                    q.into_boxed()
-                        .bind::<Text, _>("\"x\"")
-                        .bind::<Binary, _>(floor)
-                        .bind::<Binary, _>(floor)
-                        .bind::<BigInt, _>(21)
-                });
-                let older = matches_below("\"x\"".into(), floor, page, 21);
-                let older = plan(conn, &older, |q| {
-                    q.into_boxed()
-                        .bind::<Text, _>("\"x\"")
-                        .bind::<Binary, _>(floor)
-                        .bind::<Binary, _>(floor)
-                        .bind::<BigInt, _>(21)
-                });
-                Ok((recent, older))
+                let search = Some("\"x\"".to_owned());
+                let recent =
+                    plan(conn, &listed(&PostScope::Everyone, search.clone(), page, 21).filter(posts::id.ge(floor)));
+                let older = plan(conn, &matches_below("\"x\"".into(), floor, page, 21));
+                let scoped = [PostScope::Timeline(reader), PostScope::Author(reader)]
+                    .iter()
+                    .map(|scope| plan(conn, &listed(scope, search.clone(), page, 21)))
+                    .collect::<Vec<_>>();
+                Ok((recent, older, scoped))
             })
             .await
             .unwrap();
         assert!(recent.iter().any(|s| s.starts_with("SEARCH posts USING INDEX")), "{recent:?}");
-        assert!(recent.iter().any(|s| s.contains("posts_search VIRTUAL TABLE")), "{recent:?}");
-        assert!(older.iter().any(|s| s.contains("posts_search VIRTUAL TABLE")), "{older:?}");
-        assert!(older.iter().any(|s| s.contains("SEARCH posts USING INTEGER PRIMARY KEY")), "{older:?}");
-        for step in recent.iter().chain(&older) {
-            let scanned = step.strip_prefix("SCAN ").and_then(|rest| rest.split_whitespace().next());
-            assert_ne!(scanned, Some("posts"), "a scan of every post: {recent:?} {older:?}");
+        assert!(recent.iter().any(|s| s.contains("posts_search VIRTUAL TABLE INDEX 0:=M")), "{recent:?}");
+        assert!(older.iter().any(|s| s.contains("LIST SUBQUERY")), "{older:?}");
+        assert!(older.iter().any(|s| s.contains("posts_search VIRTUAL TABLE INDEX 0:M")), "{older:?}");
+        assert!(older.iter().any(|s| s.contains("SEARCH posts USING INTEGER PRIMARY KEY (rowid=?)")), "{older:?}");
+        for steps in scoped.iter().chain([&recent, &older]) {
+            assert!(!scans_every_post(steps), "a scan of every post: {steps:?}");
         }
+        for steps in &scoped {
+            assert!(steps.iter().any(|s| s.contains("posts_author_id_idx")), "{steps:?}");
+            assert!(steps.iter().any(|s| s.contains("posts_search VIRTUAL TABLE INDEX 0:=M")), "{steps:?}");
+        }
+        drop(db);
+        std::fs::remove_dir_all(folder).unwrap();
+    }
+
+    /// The external-content index has no foreign key: the triggers must
+    /// follow posts deleted one by one and those a deleted user takes along.
+    #[tokio::test]
+    async fn the_full_text_index_follows_every_deletion() {
+        let (db, folder) = open().await;
+        let repository = SqlitePostRepository::new(db.clone(), Outbox::default());
+        let author = Author {
+            id: UserId::generate(),
+            username: Username::new("alice").unwrap(),
+            display_name: None,
+            avatar: None,
+        };
+        let id = Id(*author.id.as_uuid());
+        db.write("inserting a user", move |conn| {
+            diesel::insert_into(users::table)
+                .values((
+                    users::id.eq(id),
+                    users::username.eq("alice"),
+                    users::username_key.eq("alice"),
+                    users::password_hash.eq("-"),
+                    users::created_at.eq(0_i64),
+                    users::updated_at.eq(0_i64),
+                ))
+                .execute(conn)
+        })
+        .await
+        .unwrap();
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let post = Post {
+                id: PostId::generate(),
+                author: author.clone(),
+                content: PostContent::parse(&format!("word {n}")).unwrap(),
+                mentions: Vec::new(),
+                created_at: chrono::Utc::now(),
+            };
+            ids.push(post.id);
+            let events = vec![Envelope::new(DomainEvent::PostCreated(post.clone()), post.created_at)];
+            repository.create(NewPost { post, notifications: Vec::new(), events }, None, None).await.unwrap();
+        }
+        let check = "INSERT INTO posts_search (posts_search, rank) VALUES ('integrity-check', 1)";
+        let event =
+            Envelope::new(DomainEvent::PostDeleted { post_id: ids[0], author_id: author.id }, chrono::Utc::now());
+        assert!(repository.delete(ids[0], event).await.unwrap());
+        db.write("checking the index", move |conn| conn.batch_execute(check)).await.unwrap();
+        let search = PostQuery { scope: PostScope::Everyone, text: Some("word".into()) };
+        let page = PageRequest { before: None, since: None, limit: 10 };
+        assert_eq!(repository.list(&search, page).await.unwrap().items.len(), 2);
+        db.write("deleting the user", |conn| conn.batch_execute("DELETE FROM users")).await.unwrap();
+        db.write("checking the index", move |conn| conn.batch_execute(check)).await.unwrap();
+        assert!(repository.list(&search, page).await.unwrap().items.is_empty());
         drop(db);
         std::fs::remove_dir_all(folder).unwrap();
     }

@@ -123,9 +123,10 @@ mod tests {
     fn fts5_syntax_is_plain_text() {
         assert_eq!(
             match_expression("a* (b) NEAR c: ^d").as_deref(),
-            Some(r#"("a*" AND "(b)" AND "NEAR" AND "c:" AND "^d")"#)
+            Some(r#"("a*" AND "b" AND "NEAR" AND "c" AND "^d")"#)
         );
-        assert_eq!(match_expression("title:x AND y").as_deref(), Some(r#"("title:x" AND "AND" AND "y")"#));
+        assert_eq!(match_expression("title:x AND y").as_deref(), Some(r#"("title" AND "x" AND "AND" AND "y")"#));
+        assert_eq!(match_expression("NEAR(a b) x-y").as_deref(), Some(r#"("NEAR" AND "a" AND "b" AND "x-y")"#));
     }
 
     #[test]
