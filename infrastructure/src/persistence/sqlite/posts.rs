@@ -124,6 +124,7 @@ fn write(
             .first(conn)
             .optional()?;
         if let Some(first) = first {
+            // Loaded in this transaction: no delete can come between the key and its post.
             return Ok(Written::Replayed(posts_by_id(conn, &[first])?));
         }
     }
