@@ -5,8 +5,10 @@ mod hub;
 pub(crate) mod render;
 mod seen;
 mod session;
+mod store;
 
 pub use hub::{Hub, close};
+pub use store::NotifierStore;
 
 use actix_web::dev::ServerHandle;
 use actix_web::middleware::{ErrorHandlers, from_fn};
@@ -46,7 +48,7 @@ const PREFETCH: u16 = 256;
 /// What the socket handlers share.
 pub struct Notifier {
     pub module: Arc<AppModule>,
-    pub store: PgNotifierStore,
+    pub store: Arc<dyn NotifierStore>,
     pub hub: Arc<Hub>,
     pub urls: PublicUrls,
     revocations: RevocationCache,
@@ -136,7 +138,7 @@ impl NotifierApp {
         let hub = Arc::new(Hub::default());
         let notifier = Arc::new(Notifier {
             module: core.module,
-            store: PgNotifierStore::new(core.pool.clone()),
+            store: Arc::new(PgNotifierStore::new(core.pool.clone())),
             hub: Arc::clone(&hub),
             urls: public_urls(&config),
             revocations: core.revocations,

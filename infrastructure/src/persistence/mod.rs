@@ -4,6 +4,7 @@
 
 pub mod outbox;
 pub mod pg;
+pub(crate) mod rows;
 pub mod sqlite;
 
 pub use pg::{

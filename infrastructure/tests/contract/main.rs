@@ -6,5 +6,14 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it breaks")]
 
 mod support;
+mod fixtures;
+
+// The content ports.
+mod follows;
+mod notifications;
+mod notifier_store;
+mod posts;
+
+// Webhooks: the repository and the embedded delivery pipeline.
 mod webhook_pipeline;
 mod webhooks;

@@ -60,13 +60,13 @@ CREATE INDEX posts_author_id_idx ON posts (author_id, id DESC);
 
 -- Full-text search over posts.content: an external-content FTS5 index kept
 -- in step by triggers (posts are never edited, only inserted and deleted).
--- unicode61 folds case and diacritics, like PostgreSQL's 'simple' config
--- folds case.
+-- unicode61 folds case and keeps diacritics, as PostgreSQL's 'simple'
+-- config does: a search finds the same posts in both families.
 CREATE VIRTUAL TABLE posts_search USING fts5 (
     content,
     content = 'posts',
     content_rowid = 'seq',
-    tokenize = 'unicode61'
+    tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE TRIGGER posts_search_insert AFTER INSERT ON posts BEGIN
     INSERT INTO posts_search (rowid, content) VALUES (new.seq, new.content);

@@ -9,7 +9,7 @@ use diesel::dsl::sql;
 use diesel::sql_types::Uuid as SqlUuid;
 use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use domain::{Notification, NotificationKind, UserId};
+use domain::{Notification, UserId};
 use shaku::Component;
 use uuid::Uuid;
 
@@ -17,6 +17,7 @@ use super::posts::posts_by_id;
 use super::schema::{notification_markers, notifications, users};
 use super::users::{UserRow, author_of, to_user};
 use super::{PgPool, checkout, failed};
+use crate::persistence::rows::notification_kind;
 
 #[derive(Component)]
 #[shaku(interface = crate::di::NotificationRepositoryPort)]
@@ -65,14 +66,7 @@ pub(super) async fn hydrate(
     let posts = posts_by_id(conn, &post_ids).await?;
     let mut list = Vec::with_capacity(rows.len());
     for (row, actor) in rows {
-        let kind = match (row.kind.as_str(), row.post_id) {
-            ("follow", _) => NotificationKind::Follow,
-            ("mention", Some(post_id)) => match posts.iter().find(|p| *p.id.as_uuid() == post_id) {
-                Some(post) => NotificationKind::Mention(Box::new(post.clone())),
-                None => continue, // deleted since; its notification goes with it
-            },
-            (other, _) => return Err(PortError::Unknown(anyhow::anyhow!("stored notification kind {other:?}"))),
-        };
+        let Some(kind) = notification_kind(&row.kind, row.post_id, &posts)? else { continue };
         list.push(Notification {
             id: row.id,
             recipient: UserId::from_uuid(row.recipient_id),

@@ -2,6 +2,7 @@
 //! connection) and what they missed (once per reconnection with `since`).
 
 use application::PortError;
+use async_trait::async_trait;
 use diesel::{ExpressionMethods, JoinOnDsl, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 use domain::{Notification, Post, UserId};
@@ -12,6 +13,7 @@ use super::posts::{PostRow, hydrate as hydrate_posts};
 use super::schema::{follows, notifications, posts, users};
 use super::users::UserRow;
 use super::{PgPool, checkout, failed};
+use crate::notifier::NotifierStore;
 
 #[derive(Clone)]
 pub struct PgNotifierStore {
@@ -23,12 +25,11 @@ impl PgNotifierStore {
     pub const fn new(pool: PgPool) -> Self {
         Self { pool }
     }
+}
 
-    /// Whom `user` follows.
-    ///
-    /// # Errors
-    /// `PortError::Unknown` on storage failure.
-    pub async fn followees(&self, user: UserId) -> Result<Vec<UserId>, PortError> {
+#[async_trait]
+impl NotifierStore for PgNotifierStore {
+    async fn followees(&self, user: UserId) -> Result<Vec<UserId>, PortError> {
         let mut conn = checkout(&self.pool).await?;
         let ids: Vec<Uuid> = follows::table
             .filter(follows::follower_id.eq(user.as_uuid()))
@@ -39,11 +40,7 @@ impl PgNotifierStore {
         Ok(ids.into_iter().map(UserId::from_uuid).collect())
     }
 
-    /// Posts by users `user` follows with an id above `since`, oldest first, at most `max`.
-    ///
-    /// # Errors
-    /// `PortError::Unknown` on storage failure.
-    pub async fn posts_since(&self, user: UserId, since: Uuid, max: i64) -> Result<Vec<Post>, PortError> {
+    async fn posts_since(&self, user: UserId, since: Uuid, max: i64) -> Result<Vec<Post>, PortError> {
         let mut conn = checkout(&self.pool).await?;
         let followees = follows::table.filter(follows::follower_id.eq(*user.as_uuid())).select(follows::followee_id);
         let rows: Vec<(PostRow, UserRow)> = posts::table
@@ -59,16 +56,7 @@ impl PgNotifierStore {
         hydrate_posts(&mut conn, rows).await
     }
 
-    /// `user`'s notifications with an id above `since`, oldest first, at most `max`.
-    ///
-    /// # Errors
-    /// `PortError::Unknown` on storage failure.
-    pub async fn notifications_since(
-        &self,
-        user: UserId,
-        since: Uuid,
-        max: i64,
-    ) -> Result<Vec<Notification>, PortError> {
+    async fn notifications_since(&self, user: UserId, since: Uuid, max: i64) -> Result<Vec<Notification>, PortError> {
         let mut conn = checkout(&self.pool).await?;
         let rows: Vec<(NotificationRow, UserRow)> = notifications::table
             .inner_join(users::table.on(users::id.eq(notifications::actor_id)))

@@ -13,7 +13,7 @@ use diesel::{
     BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use domain::{Envelope, Mention, NotificationKind, Post, PostContent, PostId, UserId, Username};
+use domain::{Envelope, Post, PostId, UserId};
 use shaku::Component;
 use uuid::Uuid;
 
@@ -21,6 +21,7 @@ use super::outbox::Outbox;
 use super::schema::{follows, idempotency_keys, notifications, post_mentions, posts, users};
 use super::users::{UserRow, author_of, to_user};
 use super::{PgPool, checkout, failed};
+use crate::persistence::rows::{SEARCH_WINDOW, StoredMention, StoredPost, assemble_posts, notification_post_id};
 
 #[derive(Component)]
 #[shaku(interface = crate::di::PostRepositoryPort)]
@@ -58,7 +59,7 @@ pub(super) async fn hydrate(
     rows: Vec<(PostRow, UserRow)>,
 ) -> Result<Vec<Post>, PortError> {
     let ids: Vec<Uuid> = rows.iter().map(|(p, _)| p.id).collect();
-    let mentions: Vec<(Uuid, Uuid, String)> = if ids.is_empty() {
+    let mentions: Vec<StoredMention> = if ids.is_empty() {
         Vec::new()
     } else {
         post_mentions::table
@@ -69,23 +70,14 @@ pub(super) async fn hydrate(
             .await
             .map_err(failed("loading mentions"))?
     };
-    rows.into_iter()
+    let rows = rows
+        .into_iter()
         .map(|(post, author)| {
-            let author = author_of(&to_user(author)?);
-            let mentions = mentions
-                .iter()
-                .filter(|(post_id, _, _)| *post_id == post.id)
-                .map(|(_, user_id, name)| {
-                    let username =
-                        Username::new(name).map_err(|e| PortError::Unknown(anyhow::anyhow!("stored username: {e}")))?;
-                    Ok(Mention { user_id: UserId::from_uuid(*user_id), username })
-                })
-                .collect::<Result<_, PortError>>()?;
-            let content = PostContent::parse(&post.content)
-                .map_err(|e| PortError::Unknown(anyhow::anyhow!("stored post: {e}")))?;
-            Ok(Post { id: PostId::from_uuid(post.id), author, content, mentions, created_at: post.created_at })
+            let post = StoredPost { id: post.id, content: post.content, created_at: post.created_at };
+            Ok((post, author_of(&to_user(author)?)))
         })
-        .collect()
+        .collect::<Result<_, PortError>>()?;
+    assemble_posts(rows, &mentions)
 }
 
 /// Loads posts by id, in no particular order.
@@ -188,10 +180,7 @@ pub(super) async fn insert_notifications(
     let rows: Vec<_> = list
         .iter()
         .map(|n| {
-            let post_id = match &n.kind {
-                NotificationKind::Mention(post) => Some(*post.id.as_uuid()),
-                NotificationKind::Follow => None,
-            };
+            let post_id = notification_post_id(&n.kind);
             (
                 notifications::id.eq(n.id),
                 notifications::recipient_id.eq(n.recipient.as_uuid()),
@@ -329,10 +318,6 @@ fn listed<'a>(query: &'a PostQuery, page: PageRequest, limit: i64) -> Listed<'a>
     }
     select.order(posts::id.desc()).limit(limit)
 }
-
-/// Posts a global search first looks through, newest first, before it asks the
-/// full-text index for the rest.
-const SEARCH_WINDOW: i64 = 4096;
 
 /// A global search, newest first, with work bounded whatever the word.
 ///

@@ -14,6 +14,18 @@ pub mod webhooks;
 
 pub use webhooks::SqliteWebhookRepository;
 
+// The content repositories (posts, follows, notifications, the notifier's reads).
+mod follows;
+mod notifications;
+mod notifier_store;
+mod posts;
+mod search;
+mod user_rows;
+pub use follows::{SqliteFollowRepository, SqliteFollowRepositoryParameters};
+pub use notifications::{SqliteNotificationRepository, SqliteNotificationRepositoryParameters};
+pub use notifier_store::SqliteNotifierStore;
+pub use posts::{SqlitePostRepository, SqlitePostRepositoryParameters};
+
 use anyhow::Context;
 use application::PortError;
 use diesel::connection::SimpleConnection;
