@@ -9,7 +9,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
 
-use super::Broker;
+use super::{Broker, Handler, Message};
 
 /// Attempts of one message, the first included, before it is dead-lettered.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -33,13 +33,7 @@ const QUEUE_EXPIRES_MS: i64 = 5 * 60 * 1000;
 /// the relay publishes before this consumer is back wait there instead of being
 /// routed nowhere. It is durable (so it survives a broker restart) and expires
 /// [`QUEUE_EXPIRES_MS`] after its last consumer left.
-pub async fn consume(
-    broker: Broker,
-    purpose: &'static str,
-    bindings: &[&str],
-    prefetch: u16,
-    handle: impl Fn(&Delivery) -> Handled,
-) {
+pub(super) async fn consume(broker: Broker, purpose: &'static str, bindings: &[&str], prefetch: u16, handle: Handler) {
     let queue = format!("{}.{}.{}", broker.exchange(), purpose.replace(' ', "-"), uuid::Uuid::now_v7().simple());
     loop {
         let (_connection, channel) = broker.connect(purpose).await;
@@ -57,7 +51,7 @@ async fn run(
     queue: &str,
     bindings: &[&str],
     prefetch: u16,
-    handle: &impl Fn(&Delivery) -> Handled,
+    handle: &Handler,
 ) -> lapin::Result<()> {
     channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
     let mut arguments = FieldTable::default();
@@ -80,9 +74,12 @@ async fn run(
         channel.basic_consume(name.clone(), "".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
     broker.mark(true);
     while let Some(delivery) = deliveries.next().await {
-        let delivery = delivery?;
-        if let Err(error) = handle(&delivery) {
-            retry_or_bury(broker, channel, &name, &delivery, &error).await?;
+        let mut delivery = delivery?;
+        // The body moves into the message: no copy per delivery.
+        let message =
+            Message { routing_key: delivery.routing_key.to_string(), body: std::mem::take(&mut delivery.data) };
+        if let Err(error) = handle(&message) {
+            retry_or_bury(broker, channel, &name, &delivery, &message.body, &error).await?;
         }
         delivery.ack(BasicAckOptions::default()).await?;
     }
@@ -105,6 +102,7 @@ async fn retry_or_bury(
     channel: &Channel,
     queue: &ShortString,
     delivery: &Delivery,
+    body: &[u8],
     error: &anyhow::Error,
 ) -> lapin::Result<()> {
     let attempt = attempts(delivery);
@@ -128,6 +126,6 @@ async fn retry_or_bury(
         Some(id) => properties.with_message_id(id.clone()),
         None => properties,
     };
-    channel.basic_publish(exchange, routing_key, BasicPublishOptions::default(), &delivery.data, properties).await?;
+    channel.basic_publish(exchange, routing_key, BasicPublishOptions::default(), body, properties).await?;
     Ok(())
 }
