@@ -37,6 +37,9 @@ pub struct Broker {
     next_id: Arc<AtomicU64>,
     /// Set once the process is shutting down: nobody reconnects after that.
     closing: Arc<AtomicBool>,
+    /// The queues this process's consumers declared (they expire on their
+    /// own once unused; tests delete theirs at once).
+    queues: Arc<Mutex<Vec<String>>>,
     /// The confirming channel events are published on, once connected.
     publisher: Arc<tokio::sync::Mutex<Option<publisher::Publisher>>>,
 }
@@ -71,6 +74,7 @@ impl Broker {
             open: Arc::default(),
             next_id: Arc::default(),
             closing: Arc::default(),
+            queues: Arc::default(),
             publisher: Arc::default(),
         }
     }
@@ -90,6 +94,12 @@ impl Broker {
     #[must_use]
     pub fn dead_letters(&self) -> String {
         format!("{}.dead", self.exchange)
+    }
+
+    /// The queues declared by this broker's consumers so far.
+    #[must_use]
+    pub fn consumer_queues(&self) -> Vec<String> {
+        self.queues.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Whether a connection to the broker is up (for readiness).
