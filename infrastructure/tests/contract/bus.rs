@@ -1,11 +1,13 @@
 //! The event-bus port: the same checks against the in-process bus (always)
 //! and RabbitMQ (when `TEST_AMQP_URL` is set), each on a private exchange.
 
+use futures::FutureExt;
 use infrastructure::messaging::{Broker, EventBus, Handler, InProcessBus, MAX_ATTEMPTS, Message, Outgoing};
 use infrastructure::persistence::sqlite::{Sqlite, dead_letters};
 use lapin::options::{BasicAckOptions, BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::types::AMQPValue;
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
@@ -72,10 +74,11 @@ impl Adapter {
                     channel.basic_get(broker.dead_letters().as_str().into(), BasicGetOptions::default()).await.unwrap()
                 {
                     let delivery = message.delivery;
-                    let header = |name: &str| match delivery.properties.headers().as_ref().and_then(|h| h.inner().get(name)) {
-                        Some(AMQPValue::LongString(text)) => text.to_string(),
-                        other => panic!("header {name}: {other:?}"),
-                    };
+                    let header =
+                        |name: &str| match delivery.properties.headers().as_ref().and_then(|h| h.inner().get(name)) {
+                            Some(AMQPValue::LongString(text)) => text.to_string(),
+                            other => panic!("header {name}: {other:?}"),
+                        };
                     letters.push(Dead {
                         routing_key: header("x-original-routing-key"),
                         body: delivery.data.clone(),
@@ -95,7 +98,8 @@ impl Adapter {
             Self::InProcess { bus, .. } => bus.close().await,
             Self::RabbitMq { broker, url } => {
                 EventBus::close(&broker).await;
-                let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await.unwrap();
+                let connection =
+                    lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await.unwrap();
                 let channel = connection.create_channel().await.unwrap();
                 for queue in broker.consumer_queues().into_iter().chain([broker.dead_letters()]) {
                     channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.unwrap();
@@ -105,6 +109,17 @@ impl Adapter {
                 }
                 connection.close(200, "done".into()).await.unwrap();
             }
+        }
+    }
+}
+
+/// Runs `check` on every adapter, cleaning each up even when the check fails.
+async fn on_each_adapter(check: impl AsyncFn(&Adapter)) {
+    for adapter in adapters().await {
+        let outcome = AssertUnwindSafe(check(&adapter)).catch_unwind().await;
+        adapter.clean_up().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
         }
     }
 }
@@ -175,8 +190,8 @@ async fn nothing_more(consumer: &mut UnboundedReceiver<Message>) -> Vec<Message>
 
 #[tokio::test]
 async fn each_consumer_gets_the_events_it_is_bound_to_in_publish_order() {
-    for adapter in adapters().await {
-        let bus = adapter.bus();
+    on_each_adapter(async |adapter| {
+        let (bus, name) = (adapter.bus(), adapter.name());
         bus.ready().await;
         let mut created = consumer(&bus, "created", &[PROBE, "post.created"], |_| false);
         let mut posts = consumer(&bus, "posts", &[PROBE, "post.*", "follow.created"], |_| false);
@@ -190,25 +205,26 @@ async fn each_consumer_gets_the_events_it_is_bound_to_in_publish_order() {
             let expected = (sent.routing_key.clone(), sent.body.clone());
             if sent.routing_key == "post.created" {
                 let got = next(&mut created).await;
-                assert_eq!((got.routing_key, got.body), expected, "{}", adapter.name());
+                assert_eq!((got.routing_key, got.body), expected, "{}", name);
             }
             if sent.routing_key != "user.deleted" {
                 let got = next(&mut posts).await;
-                assert_eq!((got.routing_key, got.body), expected, "{}", adapter.name());
+                assert_eq!((got.routing_key, got.body), expected, "{}", name);
             }
         }
-        assert!(nothing_more(&mut created).await.is_empty(), "{}", adapter.name());
-        assert!(nothing_more(&mut posts).await.is_empty(), "{}", adapter.name());
-        assert!(bus.is_up(), "{}", adapter.name());
-        adapter.clean_up().await;
-        assert!(!bus.is_up(), "closed");
-    }
+        assert!(nothing_more(&mut created).await.is_empty(), "{}", name);
+        assert!(nothing_more(&mut posts).await.is_empty(), "{}", name);
+        assert!(bus.is_up(), "{name}");
+        bus.close().await;
+        assert!(!bus.is_up(), "closed: {name}");
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_failing_event_is_retried_then_dead_lettered_and_a_passing_failure_is_not() {
-    for adapter in adapters().await {
-        let bus = adapter.bus();
+    on_each_adapter(async |adapter| {
+        let (bus, name) = (adapter.bus(), adapter.name());
         bus.ready().await;
         let failed_once = Mutex::new(HashSet::new());
         let mut attempts = consumer(&bus, "flaky", &[PROBE, "post.created", "post.deleted"], move |message| {
@@ -223,9 +239,9 @@ async fn a_failing_event_is_retried_then_dead_lettered_and_a_passing_failure_is_
         for _ in 0..MAX_ATTEMPTS + 2 {
             seen.push(next(&mut attempts).await.body);
         }
-        assert_eq!(seen.iter().filter(|body| **body == poison.body).count() as i64, MAX_ATTEMPTS, "{}", adapter.name());
-        assert_eq!(seen.iter().filter(|body| **body == transient.body).count(), 2, "{}", adapter.name());
-        assert!(nothing_more(&mut attempts).await.is_empty(), "no attempt after the last: {}", adapter.name());
+        assert_eq!(seen.iter().filter(|body| **body == poison.body).count() as i64, MAX_ATTEMPTS, "{}", name);
+        assert_eq!(seen.iter().filter(|body| **body == transient.body).count(), 2, "{}", name);
+        assert!(nothing_more(&mut attempts).await.is_empty(), "no attempt after the last: {}", name);
         let mut letters = Vec::new();
         for _ in 0..50 {
             letters = adapter.dead_letters().await;
@@ -238,8 +254,8 @@ async fn a_failing_event_is_retried_then_dead_lettered_and_a_passing_failure_is_
             letters,
             vec![Dead { routing_key: "post.deleted".into(), body: poison.body, reason: "refused post.deleted".into() }],
             "{}",
-            adapter.name()
+            name
         );
-        adapter.clean_up().await;
-    }
+    })
+    .await;
 }

@@ -85,9 +85,11 @@ impl Store {
             Self::Sqlite(db) => {
                 use diesel::RunQueryDsl;
                 use infrastructure::persistence::sqlite::schema::outbox;
-                db.read("counting", |conn| outbox::table.filter(outbox::published_at.is_null()).count().get_result(conn))
-                    .await
-                    .unwrap()
+                db.read("counting", |conn| {
+                    outbox::table.filter(outbox::published_at.is_null()).count().get_result(conn)
+                })
+                .await
+                .unwrap()
             }
         }
     }
