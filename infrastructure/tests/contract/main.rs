@@ -3,6 +3,8 @@
 //! `TEST_DATABASE_URL` is set (required when `CI` is set), so the two
 //! families cannot drift apart.
 
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it breaks")]
+
 mod bus;
 mod relay;
 mod support;

@@ -134,3 +134,77 @@ fn envelope_parts(body: &[u8], failed_at: DateTime<Utc>) -> (Value, DateTime<Utc
         .map_or(failed_at, |at| at.with_timezone(&Utc));
     (envelope.get_mut("data").map(Value::take).unwrap_or(Value::Null), created_at)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Envelope, EventData, Stored};
+    use crate::persistence::outbox::Outbox;
+
+    async fn db() -> Sqlite {
+        let path = std::env::temp_dir().join("social-dead-letters").join(format!("{}.db", Uuid::now_v7().simple()));
+        Sqlite::open(&path, 1).await.unwrap()
+    }
+
+    /// `(id, published, payload)` of every outbox row.
+    async fn outbox_rows(db: &Sqlite) -> Vec<(Uuid, bool, Value)> {
+        db.read("outbox", |conn| {
+            outbox::table
+                .order(outbox::id)
+                .select((outbox::id, outbox::published_at.is_not_null(), outbox::payload))
+                .load::<(Id, bool, String)>(conn)
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, published, payload)| (id.0, published, serde_json::from_str(&payload).unwrap()))
+        .collect()
+    }
+
+    fn letter(event_id: Uuid, data: &Value, consumer: &str) -> DeadLetter {
+        let body = Envelope {
+            id: event_id,
+            event: Stored { kind: "auth.revoked", data },
+            created_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        }
+        .to_bytes()
+        .unwrap();
+        DeadLetter {
+            event_id,
+            routing_key: "auth.revoked".into(),
+            consumer: consumer.into(),
+            body,
+            reason: "refused".into(),
+            attempts: 3,
+        }
+    }
+
+    #[tokio::test]
+    async fn replaying_hands_each_dead_event_back_to_the_relay_once() {
+        let db = db().await;
+        let outbox = Outbox::default();
+        let event = EventData::AuthRevoked { token_id: Uuid::now_v7(), expires_at: Utc::now() };
+        let written = outbox.clone();
+        db.write("appending", move |conn| super::super::outbox::append_system(&written, conn, &event)).await.unwrap();
+        db.write("publishing", |conn| {
+            diesel::update(outbox::table).set(outbox::published_at.eq(Instant(Utc::now()))).execute(conn)
+        })
+        .await
+        .unwrap();
+        let [(published_id, true, data)] = <[_; 1]>::try_from(outbox_rows(&db).await).unwrap() else {
+            panic!("one published row");
+        };
+        // Two consumers failed the published event; one event's row is gone.
+        let gone = Uuid::now_v7();
+        let gone_data = serde_json::json!({"token_id": Uuid::now_v7(), "expires_at": "2027-01-15T08:00:00Z"});
+        for letter in [letter(published_id, &data, "notifier"), letter(published_id, &data, "api revocations")] {
+            record(&db, letter).await.unwrap();
+        }
+        record(&db, letter(gone, &gone_data, "notifier")).await.unwrap();
+
+        assert_eq!(replay(&db).await.unwrap(), 3);
+        assert_eq!(outbox_rows(&db).await, vec![(published_id, false, data), (gone, false, gone_data)]);
+        assert!(list(&db).await.unwrap().is_empty());
+        assert_eq!(replay(&db).await.unwrap(), 0, "nothing left to replay");
+    }
+}
