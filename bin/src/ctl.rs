@@ -7,6 +7,7 @@ use domain::{Password, Username};
 use infrastructure::app::build_core;
 use infrastructure::config::{self, Config};
 use infrastructure::messaging::Broker;
+use infrastructure::persistence::sqlite::{self, Sqlite};
 use infrastructure::{persistence, telemetry, webhooks};
 use shaku::HasComponent;
 use std::io::BufRead;
@@ -30,7 +31,7 @@ enum Command {
         /// 3-30 characters of A-Z, a-z, 0-9 and _.
         username: String,
     },
-    /// Dead letters of webhook deliveries.
+    /// Dead letters: events and webhook deliveries that failed their last attempt.
     Dlq {
         #[command(subcommand)]
         command: Dlq,
@@ -39,7 +40,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Dlq {
-    /// Move every dead webhook delivery back to the delivery queue (needs AMQP_URL, AMQP_EXCHANGE).
+    /// Move dead letters back for another attempt: on a sqlite:// DATABASE_URL the events
+    /// the in-process bus gave up on; otherwise every dead webhook delivery back to the
+    /// delivery queue (needs AMQP_URL, AMQP_EXCHANGE).
     Replay,
 }
 
@@ -64,13 +67,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Dlq { command: Dlq::Replay } => {
-            let config = Config::from_env()?;
-            let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
-            let moved = webhooks::replay_dead_letters(&broker).await?;
-            println!("replayed {moved} dead webhook deliveries");
-            Ok(())
-        }
+        Command::Dlq { command: Dlq::Replay } => replay_dead_letters().await,
         Command::CreateAdmin { username } => {
             let username = Username::new(&username).map_err(|e| anyhow::anyhow!("username {e}"))?;
             let password = read_password()?;
@@ -86,6 +83,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Moves dead letters back for another attempt: on a `sqlite://` database,
+/// the events the in-process bus gave up on (the running app's relay takes
+/// them within `OUTBOX_POLL_MS`); otherwise the webhook deliveries of RabbitMQ's
+/// dead-letter queue.
+async fn replay_dead_letters() -> anyhow::Result<()> {
+    let url = config::database_url_from_env()?;
+    if let Some(path) = sqlite::path_of(&url) {
+        let db = Sqlite::open(path, 1).await?;
+        let moved = sqlite::dead_letters::replay(&db).await?;
+        println!("replayed {moved} dead events");
+        return Ok(());
+    }
+    let config = Config::from_env()?;
+    let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
+    let moved = webhooks::replay_dead_letters(&broker).await?;
+    println!("replayed {moved} dead webhook deliveries");
+    Ok(())
 }
 
 fn read_password() -> anyhow::Result<Password> {

@@ -14,7 +14,7 @@ use crate::di::{Adapters, AppModule, AuthSettings, PostSettings};
 use crate::events::{AUTH_REVOKED, Envelope, USER_DELETED};
 use crate::http::media::MediaSettings;
 use crate::http::{self, Readiness};
-use crate::messaging::{self, Broker, Relay};
+use crate::messaging::{Broker, EventBus, Handler, Relay};
 use crate::persistence::outbox::Outbox;
 use crate::persistence::{self, PgPool, PgRevocationStore, PgWebhookRepository};
 use crate::security::{Argon2Hasher, HashPoolSize, JwtTokenIssuer, RevocationCache};
@@ -128,10 +128,9 @@ pub async fn bootstrap_admin(module: &AppModule, config: &Config) -> anyhow::Res
 }
 
 /// Applies revocations made on other instances to this one's in-memory list.
-pub fn spawn_revocation_listener(broker: Broker, revocations: RevocationCache, purpose: &'static str) {
-    tokio::spawn(messaging::consume(broker, purpose, &[AUTH_REVOKED, USER_DELETED], 64, move |delivery| {
-        revocations.apply_event(&Envelope::parse(&delivery.data)?.event)
-    }));
+pub fn spawn_revocation_listener(bus: Arc<dyn EventBus>, revocations: RevocationCache, purpose: &'static str) {
+    let handler: Handler = Box::new(move |message| revocations.apply_event(&Envelope::parse(&message.body)?.event));
+    tokio::spawn(async move { bus.consume(purpose, &[AUTH_REVOKED, USER_DELETED], 64, handler).await });
 }
 
 /// A built api, bound to its port but not yet serving.
@@ -171,14 +170,14 @@ impl Application {
     /// When the database fails or the port cannot be bound.
     pub async fn start(core: Core, config: Config) -> anyhow::Result<Self> {
         bootstrap_admin(&core.module, &config).await?;
-        let relay = Relay::new(
+        let relay = Relay::postgres(
             config.database_url().to_owned(),
-            core.broker.clone(),
+            Arc::new(core.broker.clone()),
             Arc::clone(&core.relay_wake),
             std::time::Duration::from_millis(config.outbox_poll_ms.into()),
         );
         tokio::spawn(relay.run());
-        spawn_revocation_listener(core.broker.clone(), core.revocations.clone(), "api revocations");
+        spawn_revocation_listener(Arc::new(core.broker.clone()), core.revocations.clone(), "api revocations");
         Pipeline::new(
             core.broker.clone(),
             PgWebhookRepository::new(core.pool.clone()),

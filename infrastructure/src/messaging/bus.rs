@@ -39,6 +39,12 @@ pub type Handler = Box<dyn Fn(&Message) -> Handled + Send + Sync>;
 
 #[async_trait::async_trait]
 pub trait EventBus: Send + Sync {
+    /// Waits until the bus can take events (RabbitMQ: connected, with
+    /// publisher confirms on). The relay calls it before it takes the
+    /// publisher role, so that a process which cannot reach the bus never
+    /// holds that role while another one that can stands by.
+    async fn ready(&self) {}
+
     /// Publishes `events` in order and returns once the bus holds every one
     /// of them (RabbitMQ: confirmed). On an error none of them may be counted
     /// as published: the relay publishes the batch again.

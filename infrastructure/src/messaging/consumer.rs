@@ -9,12 +9,14 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
 
-use super::Broker;
+use super::{Broker, Handler, Message};
 
 /// Attempts of one message, the first included, before it is dead-lettered.
 pub const MAX_ATTEMPTS: i64 = 3;
 
 const ATTEMPTS: &str = "x-attempts";
+/// The routing key a message was published with, once it travels under another.
+const ORIGINAL_KEY: &str = "x-original-routing-key";
 
 /// What a handler made of a message.
 pub type Handled = anyhow::Result<()>;
@@ -33,14 +35,9 @@ const QUEUE_EXPIRES_MS: i64 = 5 * 60 * 1000;
 /// the relay publishes before this consumer is back wait there instead of being
 /// routed nowhere. It is durable (so it survives a broker restart) and expires
 /// [`QUEUE_EXPIRES_MS`] after its last consumer left.
-pub async fn consume(
-    broker: Broker,
-    purpose: &'static str,
-    bindings: &[&str],
-    prefetch: u16,
-    handle: impl Fn(&Delivery) -> Handled,
-) {
+pub(super) async fn consume(broker: Broker, purpose: &'static str, bindings: &[&str], prefetch: u16, handle: Handler) {
     let queue = format!("{}.{}.{}", broker.exchange(), purpose.replace(' ', "-"), uuid::Uuid::now_v7().simple());
+    broker.queues.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(queue.clone());
     loop {
         let (_connection, channel) = broker.connect(purpose).await;
         match run(&broker, &channel, &queue, bindings, prefetch, &handle).await {
@@ -57,7 +54,7 @@ async fn run(
     queue: &str,
     bindings: &[&str],
     prefetch: u16,
-    handle: &impl Fn(&Delivery) -> Handled,
+    handle: &Handler,
 ) -> lapin::Result<()> {
     channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
     let mut arguments = FieldTable::default();
@@ -80,13 +77,25 @@ async fn run(
         channel.basic_consume(name.clone(), "".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
     broker.mark(true);
     while let Some(delivery) = deliveries.next().await {
-        let delivery = delivery?;
-        if let Err(error) = handle(&delivery) {
-            retry_or_bury(broker, channel, &name, &delivery, &error).await?;
+        let mut delivery = delivery?;
+        // The body moves into the message: no copy per delivery.
+        let message = Message { routing_key: routing_key(&delivery), body: std::mem::take(&mut delivery.data) };
+        if let Err(error) = handle(&message) {
+            retry_or_bury(broker, channel, &name, &delivery, &message, &error).await?;
         }
         delivery.ack(BasicAckOptions::default()).await?;
     }
     Ok(())
+}
+
+/// The routing key the event was published with: a retry travels through
+/// the default exchange under the queue's name, so it carries the original
+/// in a header.
+fn routing_key(delivery: &Delivery) -> String {
+    match delivery.properties.headers().as_ref().and_then(|h| h.inner().get(ORIGINAL_KEY)) {
+        Some(AMQPValue::LongString(key)) => key.to_string(),
+        _ => delivery.routing_key.to_string(),
+    }
 }
 
 fn attempts(delivery: &Delivery) -> i64 {
@@ -105,20 +114,21 @@ async fn retry_or_bury(
     channel: &Channel,
     queue: &ShortString,
     delivery: &Delivery,
+    message: &Message,
     error: &anyhow::Error,
 ) -> lapin::Result<()> {
     let attempt = attempts(delivery);
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    headers.insert(ORIGINAL_KEY.into(), AMQPValue::LongString(message.routing_key.as_str().into()));
     let (exchange, routing_key) = if attempt < MAX_ATTEMPTS {
         tracing::warn!(attempt, error = format!("{error:#}"), "event handling failed; retrying");
         headers.insert(ATTEMPTS.into(), AMQPValue::LongLongInt(attempt + 1));
         (ShortString::from(""), queue.clone())
     } else {
         tracing::error!(attempt, error = format!("{error:#}"), "event handling failed; dead-lettering");
-        metrics::counter!("events_dead_lettered_total", "type" => delivery.routing_key.to_string()).increment(1);
+        metrics::counter!("events_dead_lettered_total", "type" => message.routing_key.clone()).increment(1);
         headers.insert("x-death-reason".into(), AMQPValue::LongString(format!("{error:#}").into()));
-        headers.insert("x-original-routing-key".into(), AMQPValue::LongString(delivery.routing_key.as_str().into()));
-        (broker.dead_letters().into(), delivery.routing_key.clone())
+        (broker.dead_letters().into(), message.routing_key.as_str().into())
     };
     let properties = BasicProperties::default()
         .with_content_type("application/json".into())
@@ -128,6 +138,6 @@ async fn retry_or_bury(
         Some(id) => properties.with_message_id(id.clone()),
         None => properties,
     };
-    channel.basic_publish(exchange, routing_key, BasicPublishOptions::default(), &delivery.data, properties).await?;
+    channel.basic_publish(exchange, routing_key, BasicPublishOptions::default(), &message.body, properties).await?;
     Ok(())
 }

@@ -1,13 +1,18 @@
-//! RabbitMQ through lapin: topology, the outbox relay, and consumers with
-//! bounded retries and a dead-letter queue.
+//! The event bus (the [`EventBus`] port) and its adapters: RabbitMQ through
+//! lapin ([`Broker`]: topology, confirmed publishing, consumers with bounded
+//! retries and a dead-letter queue) and the in-process bus of the embedded
+//! family ([`InProcessBus`]); and the outbox relay that feeds either.
 
 mod bus;
 mod consumer;
-mod relay;
+pub mod memory;
+mod publisher;
+pub mod relay;
 
 pub use bus::{EventBus, Handler, Message, Outgoing};
-pub use consumer::{Handled, MAX_ATTEMPTS, consume};
-pub use relay::Relay;
+pub use consumer::{Handled, MAX_ATTEMPTS};
+pub use memory::InProcessBus;
+pub use relay::{Backlog, Leading, OutboxSource, Pending, Relay};
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
@@ -32,6 +37,11 @@ pub struct Broker {
     next_id: Arc<AtomicU64>,
     /// Set once the process is shutting down: nobody reconnects after that.
     closing: Arc<AtomicBool>,
+    /// The queues this process's consumers declared (they expire on their
+    /// own once unused; tests delete theirs at once).
+    queues: Arc<Mutex<Vec<String>>>,
+    /// The confirming channel events are published on, once connected.
+    publisher: Arc<tokio::sync::Mutex<Option<publisher::Publisher>>>,
 }
 
 /// A connection held open for its user; dropping it closes the connection.
@@ -64,6 +74,8 @@ impl Broker {
             open: Arc::default(),
             next_id: Arc::default(),
             closing: Arc::default(),
+            queues: Arc::default(),
+            publisher: Arc::default(),
         }
     }
 
@@ -82,6 +94,12 @@ impl Broker {
     #[must_use]
     pub fn dead_letters(&self) -> String {
         format!("{}.dead", self.exchange)
+    }
+
+    /// The queues declared by this broker's consumers so far.
+    #[must_use]
+    pub fn consumer_queues(&self) -> Vec<String> {
+        self.queues.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Whether a connection to the broker is up (for readiness).

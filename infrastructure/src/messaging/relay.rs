@@ -1,67 +1,103 @@
-//! The outbox relay: publishes outbox rows in id order with publisher
-//! confirms, and marks them published only once the broker has them.
+//! The outbox relay: publishes outbox rows in id order through the event bus,
+//! and marks them published only once the bus has them. The loop is shared;
+//! reading and marking the outbox is each backend's [`OutboxSource`]
+//! (`pg::relay_source`, `sqlite::relay_source`).
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::sql;
-use diesel::sql_types::{BigInt, Bool};
-use diesel::{ExpressionMethods, QueryDsl, Queryable};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use futures::{FutureExt, StreamExt};
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::Broker;
+use super::{EventBus, Outgoing};
 use crate::backoff::Backoff;
 use crate::events::{Envelope, Stored};
-use crate::persistence::schema::outbox;
+use crate::persistence::pg::relay_source::PgOutbox;
+use crate::persistence::sqlite::Sqlite;
+use crate::persistence::sqlite::relay_source::SqliteOutbox;
 
-/// Rows published per transaction.
-const BATCH: i64 = 200;
-/// How often a standby relay tries to take the lock: the bound on a fail-over.
-const LOCK_RETRY_EVERY: Duration = Duration::from_secs(1);
-/// The channel on which every commit of outbox rows is announced (a trigger).
-const CHANNEL: &str = "outbox_written";
-/// Any constant shared by every api instance: the key of the relay's advisory lock.
-const RELAY_LOCK: i64 = 0x0053_4f43_4941_4c31;
+/// Rows published per batch.
+pub const BATCH: usize = 200;
 
-#[derive(Queryable)]
-struct Row {
-    id: Uuid,
-    event_type: String,
-    payload: Value,
-    created_at: DateTime<Utc>,
-    request_id: Option<String>,
+/// One unpublished outbox row.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: Uuid,
+    pub event_type: String,
+    /// The event's `data`, as stored.
+    pub payload: Value,
+    pub created_at: DateTime<Utc>,
+    pub request_id: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-enum RelayError {
-    #[error("database: {0}")]
-    Database(#[from] diesel::result::Error),
-    #[error("connecting to the database: {0}")]
-    Connect(#[from] diesel::ConnectionError),
-    #[error("encoding an event: {0}")]
-    Encode(#[from] serde_json::Error),
-    #[error("broker: {0}")]
-    Broker(#[from] lapin::Error),
-    #[error("the broker connection closed")]
-    Disconnected,
-    #[error("the broker refused event {0}")]
-    Refused(Uuid),
+impl Pending {
+    /// The event as consumers receive it: the stored `data` moved unread into its envelope.
+    fn outgoing(&self) -> serde_json::Result<Outgoing> {
+        let body = Envelope {
+            id: self.id,
+            event: Stored { kind: &self.event_type, data: &self.payload },
+            created_at: self.created_at,
+        }
+        .to_bytes()?;
+        Ok(Outgoing {
+            id: self.id,
+            routing_key: self.event_type.clone(),
+            body,
+            created_at: self.created_at,
+            request_id: self.request_id.clone(),
+        })
+    }
 }
 
-/// Moves outbox rows to the broker. One relay per process; of several
-/// processes only the holder of a PostgreSQL advisory lock publishes, so
-/// events leave in commit order. The others stand by and take over if it dies.
+/// Publishes `rows`, in order, through `bus`: what every source does between
+/// loading its rows and marking them.
+///
+/// # Errors
+/// When an event cannot be encoded or the bus does not take the batch; the
+/// source then leaves every row unpublished.
+pub async fn hand_over(bus: &dyn EventBus, rows: &[Pending]) -> anyhow::Result<()> {
+    let events = rows.iter().map(Pending::outgoing).collect::<serde_json::Result<Vec<_>>>()?;
+    bus.publish(&events).await
+}
+
+/// What waits in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    pub rows: i64,
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// Where a relay reads the outbox from.
+#[async_trait::async_trait]
+pub trait OutboxSource: Send + Sync {
+    /// Returns once this process is the one that publishes (waiting while
+    /// another holds that role), or fails if `bus` goes down meanwhile.
+    async fn lead(&self, bus: &dyn EventBus) -> anyhow::Result<Box<dyn Leading>>;
+}
+
+/// The publisher role, held until this is dropped.
+#[async_trait::async_trait]
+pub trait Leading: Send {
+    /// Publishes up to `limit` unpublished rows in id order through `bus`
+    /// ([`hand_over`]) and marks them; on an error none of them is marked, so
+    /// delivery is at least once (consumers de-duplicate by event id).
+    /// Returns the rows published.
+    async fn publish_batch(&mut self, bus: &dyn EventBus, limit: usize) -> anyhow::Result<Vec<Pending>>;
+
+    async fn backlog(&mut self) -> anyhow::Result<Backlog>;
+
+    /// Waits until rows may have been written: `wake` fired, `poll_every`
+    /// passed, or (PostgreSQL) another process announced a commit.
+    async fn wait(&mut self, wake: &Notify, poll_every: Duration) -> anyhow::Result<()>;
+}
+
+/// Moves outbox rows to the event bus. One relay per process; where several
+/// processes share a database only one publishes at a time (see the source),
+/// so events leave in commit order.
 pub struct Relay {
-    database_url: String,
-    broker: Broker,
+    source: Box<dyn OutboxSource>,
+    bus: Arc<dyn EventBus>,
     wake: Arc<Notify>,
     /// How often it looks for rows when nobody woke it (rows left by a crash,
     /// a notification lost with a connection): `OUTBOX_POLL_MS`.
@@ -70,151 +106,67 @@ pub struct Relay {
 
 impl Relay {
     #[must_use]
-    pub const fn new(database_url: String, broker: Broker, wake: Arc<Notify>, poll_every: Duration) -> Self {
-        Self { database_url, broker, wake, poll_every }
+    pub fn new(source: Box<dyn OutboxSource>, bus: Arc<dyn EventBus>, wake: Arc<Notify>, poll_every: Duration) -> Self {
+        Self { source, bus, wake, poll_every }
+    }
+
+    /// The relay of the served family: the PostgreSQL outbox at
+    /// `database_url`; of several instances, the holder of an advisory lock publishes.
+    #[must_use]
+    pub fn postgres(database_url: String, bus: Arc<dyn EventBus>, wake: Arc<Notify>, poll_every: Duration) -> Self {
+        Self::new(Box::new(PgOutbox::new(database_url)), bus, wake, poll_every)
+    }
+
+    /// The relay of the embedded family: the SQLite outbox of `db`.
+    #[must_use]
+    pub fn sqlite(db: Sqlite, bus: Arc<dyn EventBus>, wake: Arc<Notify>, poll_every: Duration) -> Self {
+        Self::new(Box::new(SqliteOutbox::new(db)), bus, wake, poll_every)
     }
 
     /// Runs until the process ends. Never fails: every error is logged and retried.
     pub async fn run(self) {
         let mut backoff = Backoff::default();
         loop {
-            match self.lead().await {
-                Ok(()) => backoff.reset(),
-                Err(e) => {
-                    let pause = backoff.next_pause();
-                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "outbox relay interrupted");
-                    tokio::time::sleep(pause).await;
-                }
+            if let Err(e) = self.lead(&mut backoff).await {
+                let pause = backoff.next_pause();
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    retry_in_ms = pause.as_millis() as u64,
+                    "outbox relay interrupted"
+                );
+                tokio::time::sleep(pause).await;
             }
         }
     }
 
-    /// Connects to the broker, then takes the relay lock (waiting while
-    /// another instance holds it), then publishes until an error. The broker
-    /// comes first so that an instance that cannot reach it never holds the
-    /// lock while one that can stands by.
-    async fn lead(&self) -> Result<(), RelayError> {
-        let (_connection, channel) = self.broker.connect("outbox relay").await;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        self.broker.mark(true);
-        let mut db = AsyncPgConnection::establish(&self.database_url).await?;
-        // The session lock lives as long as this connection: if this process
-        // dies, PostgreSQL releases it and a standby takes over.
-        loop {
-            let locked: bool =
-                diesel::select(sql::<Bool>("pg_try_advisory_lock(").bind::<BigInt, _>(RELAY_LOCK).sql(")"))
-                    .get_result(&mut db)
-                    .await?;
-            if locked {
-                break;
-            }
-            if !channel.status().connected() {
-                return Err(RelayError::Disconnected);
-            }
-            tokio::time::sleep(LOCK_RETRY_EVERY).await;
-        }
+    /// Waits for the bus, then takes the publisher role, then publishes until
+    /// an error. The bus comes first so that a process that cannot reach it
+    /// never holds the role while one that can stands by.
+    async fn lead(&self, backoff: &mut Backoff) -> anyhow::Result<()> {
+        let bus = self.bus.as_ref();
+        bus.ready().await;
+        let mut leading = self.source.lead(bus).await?;
         tracing::info!("outbox relay is the publisher");
-        // Commits on other instances announce themselves here.
-        diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut db).await?;
         loop {
-            let published = self.publish_batch(&mut db, &channel).await.inspect_err(|_| self.broker.mark(false))?;
-            record_backlog(&mut db).await?;
-            if published < BATCH as usize {
-                let mut announced = std::pin::pin!(db.notifications_stream());
-                tokio::select! {
-                    () = self.wake.notified() => {}
-                    () = tokio::time::sleep(self.poll_every) => {}
-                    Some(note) = announced.next() => {
-                        note?;
-                    }
-                }
-                // One batch covers every commit announced so far.
-                while let Some(Some(note)) = announced.next().now_or_never() {
-                    note?;
-                }
-            }
-        }
-    }
-
-    /// Publishes up to one batch in id order and marks it, in one transaction:
-    /// rows are marked only after every confirm, and a failure leaves all of
-    /// them for the next attempt (so delivery is at least once; consumers
-    /// de-duplicate by event id).
-    async fn publish_batch(&self, db: &mut AsyncPgConnection, channel: &Channel) -> Result<usize, RelayError> {
-        db.transaction(async |db| {
-            let rows: Vec<Row> = outbox::table
-                .filter(outbox::published_at.is_null())
-                .order(outbox::id)
-                .limit(BATCH)
-                .for_update()
-                .skip_locked()
-                .select((outbox::id, outbox::event_type, outbox::payload, outbox::created_at, outbox::request_id))
-                .load(db)
-                .await?;
-            if rows.is_empty() {
-                return Ok(0);
-            }
-            let mut confirms = Vec::with_capacity(rows.len());
-            for row in &rows {
-                confirms.push((row.id, self.publish(channel, row).await?));
-            }
-            for (id, confirm) in confirms {
-                if !confirm.await?.is_ack() {
-                    return Err(RelayError::Refused(id));
-                }
-            }
-            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-            diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
-                .set(outbox::published_at.eq(Utc::now()))
-                .execute(db)
-                .await?;
-            tracing::debug!(count = ids.len(), "published outbox rows");
-            for row in &rows {
+            let published = leading.publish_batch(bus, BATCH).await?;
+            backoff.reset();
+            for row in &published {
                 metrics::counter!("events_published_total", "type" => row.event_type.clone()).increment(1);
             }
-            Ok(ids.len())
-        })
-        .await
-    }
-
-    async fn publish(&self, channel: &Channel, row: &Row) -> Result<lapin::PublisherConfirm, RelayError> {
-        let body = Envelope {
-            id: row.id,
-            event: Stored { kind: &row.event_type, data: &row.payload },
-            created_at: row.created_at,
-        };
-        let mut headers = BTreeMap::new();
-        if let Some(request_id) = &row.request_id {
-            headers.insert(ShortString::from("x-request-id"), AMQPValue::LongString(request_id.as_str().into()));
+            if !published.is_empty() {
+                tracing::debug!(count = published.len(), "published outbox rows");
+            }
+            record(leading.backlog().await?);
+            if published.len() < BATCH {
+                leading.wait(&self.wake, self.poll_every).await?;
+            }
         }
-        let properties = BasicProperties::default()
-            .with_message_id(row.id.to_string().into())
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2)
-            .with_timestamp(u64::try_from(row.created_at.timestamp()).unwrap_or(0))
-            .with_headers(FieldTable::from(headers));
-        let bytes = body.to_bytes()?;
-        Ok(channel
-            .basic_publish(
-                self.broker.exchange().into(),
-                row.event_type.as_str().into(),
-                BasicPublishOptions::default(),
-                &bytes,
-                properties,
-            )
-            .await?)
     }
 }
 
 /// Gauges of what waits in the outbox: how many rows, and how old the oldest is.
-async fn record_backlog(db: &mut AsyncPgConnection) -> Result<(), RelayError> {
-    let (backlog, oldest): (i64, Option<DateTime<Utc>>) = outbox::table
-        .filter(outbox::published_at.is_null())
-        .select((diesel::dsl::count_star(), diesel::dsl::min(outbox::created_at)))
-        .first(db)
-        .await?;
-    metrics::gauge!("outbox_backlog").set(backlog as f64);
-    let lag = oldest.map_or(0.0, |at| (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0);
+fn record(backlog: Backlog) {
+    metrics::gauge!("outbox_backlog").set(backlog.rows as f64);
+    let lag = backlog.oldest.map_or(0.0, |at| (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0);
     metrics::gauge!("relay_lag_seconds").set(lag);
-    Ok(())
 }

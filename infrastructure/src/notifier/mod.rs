@@ -16,7 +16,6 @@ use actix_web::web::Bytes;
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context, anyhow};
 use domain::UserId;
-use lapin::message::Delivery;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -25,7 +24,7 @@ use crate::config::Config;
 use crate::di::AppModule;
 use crate::events::{AUTH_REVOKED, Envelope, EventData, USER_DELETED};
 use crate::http::{Readiness, health, middleware, problem::ApiError};
-use crate::messaging;
+use crate::messaging::{self, EventBus, Message};
 use crate::persistence::PgNotifierStore;
 use crate::security::RevocationCache;
 use crate::wire::PublicUrls;
@@ -59,13 +58,13 @@ pub struct Notifier {
 impl Notifier {
     /// Routes one broker message. Errors mean a malformed message: the
     /// consumer retries it a bounded number of times, then dead-letters it.
-    fn handle(&self, delivery: &Delivery) -> anyhow::Result<()> {
-        let event = Envelope::parse(&delivery.data).context("event envelope")?;
+    fn handle(&self, message: &Message) -> anyhow::Result<()> {
+        let event = Envelope::parse(&message.body).context("event envelope")?;
         if self.seen.contains(event.id) {
             metrics::counter!("events_duplicates_dropped_total", "type" => event.event.type_name()).increment(1);
             return Ok(());
         }
-        self.route(&event, &delivery.data)?;
+        self.route(&event, &message.body)?;
         // Only a handled event counts as seen: a failed one must be retried.
         self.seen.record(event.id);
         Ok(())
@@ -148,13 +147,10 @@ impl NotifierApp {
         // Fan-out calls try_send in a loop: keep tokio's cooperative budget
         // from reporting healthy queues as full: after 128 polls in one task,
         // tokio answers "full" for empty queues.
-        tokio::spawn(tokio::task::unconstrained(messaging::consume(
-            core.broker.clone(),
-            "notifier",
-            &BINDINGS,
-            PREFETCH,
-            move |delivery| consumer.handle(delivery),
-        )));
+        let bus: Arc<dyn EventBus> = Arc::new(core.broker.clone());
+        tokio::spawn(tokio::task::unconstrained(async move {
+            bus.consume("notifier", &BINDINGS, PREFETCH, Box::new(move |message| consumer.handle(message))).await;
+        }));
         let listener = TcpListener::bind((config.server_address, config.websocket_port))
             .with_context(|| format!("binding {}:{}", config.server_address, config.websocket_port))?;
         let port = listener.local_addr()?.port();

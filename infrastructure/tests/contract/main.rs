@@ -5,8 +5,12 @@
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it breaks")]
 
-mod support;
 mod fixtures;
+mod support;
+
+// The event bus and the relay over each outbox.
+mod bus;
+mod relay;
 
 // The content ports.
 mod follows;

@@ -28,15 +28,27 @@ pub async fn sqlite() -> Sqlite {
 /// when it is unset outside CI. In CI an unset URL fails the test: a family
 /// that cannot run is a failure, not a skip.
 pub async fn postgres() -> Option<PgPool> {
-    let Ok(server) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must set TEST_DATABASE_URL: the PostgreSQL family cannot be skipped"
-        );
+    let url = format!("{}/contract_{}", postgres_server()?, uuid::Uuid::now_v7().simple());
+    Some(persistence::connect(&url, 4).await.expect("creating a PostgreSQL database"))
+}
+
+/// `TEST_DATABASE_URL` without a trailing slash: append `/<database>`.
+pub fn postgres_server() -> Option<String> {
+    required("TEST_DATABASE_URL", "the PostgreSQL family").map(|server| server.trim_end_matches('/').to_owned())
+}
+
+/// `TEST_AMQP_URL` (RabbitMQ, for the bus contract), or `None` when it is
+/// unset outside CI; like `TEST_DATABASE_URL`, CI cannot skip it.
+pub fn amqp() -> Option<String> {
+    required("TEST_AMQP_URL", "the RabbitMQ bus")
+}
+
+fn required(variable: &str, what: &str) -> Option<String> {
+    let Ok(value) = std::env::var(variable) else {
+        assert!(std::env::var_os("CI").is_none(), "CI must set {variable}: {what} cannot be skipped");
         return None;
     };
-    let url = format!("{}/contract_{}", server.trim_end_matches('/'), uuid::Uuid::now_v7().simple());
-    Some(persistence::connect(&url, 4).await.expect("creating a PostgreSQL database"))
+    Some(value)
 }
 
 /// Every backend this run can test, each a fresh database.

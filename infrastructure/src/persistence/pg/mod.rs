@@ -9,6 +9,7 @@ mod notifier_store;
 pub mod outbox;
 mod posts;
 mod refresh_tokens;
+pub mod relay_source;
 mod revocations;
 pub mod schema;
 mod tickets;

@@ -7,7 +7,9 @@
 //! every write transaction goes through the one writer connection, so writers
 //! queue in this process instead of failing with `SQLITE_BUSY`.
 
+pub mod dead_letters;
 pub mod outbox;
+pub mod relay_source;
 pub mod schema;
 pub mod types;
 pub mod webhooks;

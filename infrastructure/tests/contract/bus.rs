@@ -1,0 +1,261 @@
+//! The event-bus port: the same checks against the in-process bus (always)
+//! and RabbitMQ (when `TEST_AMQP_URL` is set), each on a private exchange.
+
+use futures::FutureExt;
+use infrastructure::messaging::{Broker, EventBus, Handler, InProcessBus, MAX_ATTEMPTS, Message, Outgoing};
+use infrastructure::persistence::sqlite::{Sqlite, dead_letters};
+use lapin::options::{BasicAckOptions, BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::types::AMQPValue;
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+use crate::support;
+
+/// Every consumer here is also bound to it: a consumer that has received a
+/// probe is bound, whatever the adapter takes to set up its queue.
+const PROBE: &str = "probe.ready";
+
+/// One adapter under test, with what only it can tell.
+enum Adapter {
+    InProcess { bus: InProcessBus, db: Sqlite },
+    RabbitMq { broker: Broker, url: String },
+}
+
+/// A dead letter as both adapters can show it.
+#[derive(Debug, PartialEq, Eq)]
+struct Dead {
+    routing_key: String,
+    body: Vec<u8>,
+    reason: String,
+}
+
+async fn adapters() -> Vec<Adapter> {
+    let db = support::sqlite().await;
+    let mut adapters = vec![Adapter::InProcess { bus: InProcessBus::new(db.clone()), db }];
+    if let Some(url) = support::amqp() {
+        let exchange = format!("test.{}", uuid::Uuid::now_v7().simple());
+        adapters.push(Adapter::RabbitMq { broker: Broker::new(url.clone().into(), &exchange), url });
+    }
+    adapters
+}
+
+impl Adapter {
+    const fn name(&self) -> &'static str {
+        match self {
+            Self::InProcess { .. } => "in-process",
+            Self::RabbitMq { .. } => "rabbitmq",
+        }
+    }
+
+    fn bus(&self) -> Arc<dyn EventBus> {
+        match self {
+            Self::InProcess { bus, .. } => Arc::new(bus.clone()),
+            Self::RabbitMq { broker, .. } => Arc::new(broker.clone()),
+        }
+    }
+
+    /// Every dead letter so far (taking them off RabbitMQ's queue).
+    async fn dead_letters(&self) -> Vec<Dead> {
+        match self {
+            Self::InProcess { db, .. } => dead_letters::list(db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|letter| Dead { routing_key: letter.routing_key, body: letter.body, reason: letter.reason })
+                .collect(),
+            Self::RabbitMq { broker, url } => {
+                let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.unwrap();
+                let channel = connection.create_channel().await.unwrap();
+                let mut letters = Vec::new();
+                while let Some(message) =
+                    channel.basic_get(broker.dead_letters().as_str().into(), BasicGetOptions::default()).await.unwrap()
+                {
+                    let delivery = message.delivery;
+                    let header =
+                        |name: &str| match delivery.properties.headers().as_ref().and_then(|h| h.inner().get(name)) {
+                            Some(AMQPValue::LongString(text)) => text.to_string(),
+                            other => panic!("header {name}: {other:?}"),
+                        };
+                    letters.push(Dead {
+                        routing_key: header("x-original-routing-key"),
+                        body: delivery.data.clone(),
+                        reason: header("x-death-reason"),
+                    });
+                    delivery.ack(BasicAckOptions::default()).await.unwrap();
+                }
+                connection.close(200, "done".into()).await.unwrap();
+                letters
+            }
+        }
+    }
+
+    /// Closes the bus, and on RabbitMQ deletes every queue and exchange the test declared.
+    async fn clean_up(self) {
+        match self {
+            Self::InProcess { bus, .. } => bus.close().await,
+            Self::RabbitMq { broker, url } => {
+                EventBus::close(&broker).await;
+                let connection =
+                    lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await.unwrap();
+                let channel = connection.create_channel().await.unwrap();
+                for queue in broker.consumer_queues().into_iter().chain([broker.dead_letters()]) {
+                    channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.unwrap();
+                }
+                for exchange in [broker.exchange().to_owned(), broker.dead_letters()] {
+                    channel.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await.unwrap();
+                }
+                connection.close(200, "done".into()).await.unwrap();
+            }
+        }
+    }
+}
+
+/// Runs `check` on every adapter, cleaning each up even when the check fails.
+async fn on_each_adapter(check: impl AsyncFn(&Adapter)) {
+    for adapter in adapters().await {
+        let outcome = AssertUnwindSafe(check(&adapter)).catch_unwind().await;
+        adapter.clean_up().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+fn event(routing_key: &str, n: usize) -> Outgoing {
+    Outgoing {
+        id: uuid::Uuid::now_v7(),
+        routing_key: routing_key.to_owned(),
+        body: format!("{{\"n\":{n}}}").into_bytes(),
+        created_at: chrono::Utc::now(),
+        request_id: Some(format!("request-{n}")),
+    }
+}
+
+/// Starts a consumer that reports every attempt, failing those `fail` picks.
+fn consumer(
+    bus: &Arc<dyn EventBus>,
+    purpose: &'static str,
+    bindings: &'static [&'static str],
+    fail: impl Fn(&Message) -> bool + Send + Sync + 'static,
+) -> UnboundedReceiver<Message> {
+    let (attempts, received) = unbounded_channel();
+    let handler: Handler = Box::new(move |message: &Message| {
+        let _ = attempts.send(message.clone());
+        if fail(message) { Err(anyhow::anyhow!("refused {}", message.routing_key)) } else { Ok(()) }
+    });
+    let bus = Arc::clone(bus);
+    tokio::spawn(async move { bus.consume(purpose, bindings, 8, handler).await });
+    received
+}
+
+/// Publishes probes until each consumer has taken one.
+async fn until_bound(bus: &dyn EventBus, consumers: &mut [&mut UnboundedReceiver<Message>]) {
+    let mut bound = vec![false; consumers.len()];
+    for _ in 0..100 {
+        bus.publish(&[event(PROBE, 0)]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for (consumer, bound) in consumers.iter_mut().zip(bound.iter_mut()) {
+            while let Ok(message) = consumer.try_recv() {
+                *bound |= message.routing_key == PROBE;
+            }
+        }
+        if bound.iter().all(|bound| *bound) {
+            return;
+        }
+    }
+    panic!("the consumers never bound");
+}
+
+/// The next message that is not a probe.
+async fn next(consumer: &mut UnboundedReceiver<Message>) -> Message {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
+            .await
+            .expect("an event in time")
+            .expect("the consumer is running");
+        if message.routing_key != PROBE {
+            return message;
+        }
+    }
+}
+
+/// What arrives within a short while, probes left out.
+async fn nothing_more(consumer: &mut UnboundedReceiver<Message>) -> Vec<Message> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::iter::from_fn(|| consumer.try_recv().ok()).filter(|message| message.routing_key != PROBE).collect()
+}
+
+#[tokio::test]
+async fn each_consumer_gets_the_events_it_is_bound_to_in_publish_order() {
+    on_each_adapter(async |adapter| {
+        let (bus, name) = (adapter.bus(), adapter.name());
+        bus.ready().await;
+        let mut created = consumer(&bus, "created", &[PROBE, "post.created"], |_| false);
+        let mut posts = consumer(&bus, "posts", &[PROBE, "post.*", "follow.created"], |_| false);
+        until_bound(bus.as_ref(), &mut [&mut created, &mut posts]).await;
+        let keys = ["post.created", "follow.created", "post.deleted", "user.deleted"];
+        let events: Vec<Outgoing> = (0..40).map(|n| event(keys[n % keys.len()], n)).collect();
+        for batch in events.chunks(7) {
+            bus.publish(batch).await.unwrap();
+        }
+        for sent in &events {
+            let expected = (sent.routing_key.clone(), sent.body.clone());
+            if sent.routing_key == "post.created" {
+                let got = next(&mut created).await;
+                assert_eq!((got.routing_key, got.body), expected, "{}", name);
+            }
+            if sent.routing_key != "user.deleted" {
+                let got = next(&mut posts).await;
+                assert_eq!((got.routing_key, got.body), expected, "{}", name);
+            }
+        }
+        assert!(nothing_more(&mut created).await.is_empty(), "{}", name);
+        assert!(nothing_more(&mut posts).await.is_empty(), "{}", name);
+        assert!(bus.is_up(), "{name}");
+        bus.close().await;
+        assert!(!bus.is_up(), "closed: {name}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_event_is_retried_then_dead_lettered_and_a_passing_failure_is_not() {
+    on_each_adapter(async |adapter| {
+        let (bus, name) = (adapter.bus(), adapter.name());
+        bus.ready().await;
+        let failed_once = Mutex::new(HashSet::new());
+        let mut attempts = consumer(&bus, "flaky", &[PROBE, "post.created", "post.deleted"], move |message| {
+            message.routing_key == "post.deleted"
+                || (message.routing_key == "post.created" && failed_once.lock().unwrap().insert(message.body.clone()))
+        });
+        until_bound(bus.as_ref(), &mut [&mut attempts]).await;
+        let poison = event("post.deleted", 1);
+        let transient = event("post.created", 2);
+        bus.publish(&[poison.clone(), transient.clone()]).await.unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..MAX_ATTEMPTS + 2 {
+            seen.push(next(&mut attempts).await.body);
+        }
+        assert_eq!(seen.iter().filter(|body| **body == poison.body).count() as i64, MAX_ATTEMPTS, "{}", name);
+        assert_eq!(seen.iter().filter(|body| **body == transient.body).count(), 2, "{}", name);
+        assert!(nothing_more(&mut attempts).await.is_empty(), "no attempt after the last: {}", name);
+        let mut letters = Vec::new();
+        for _ in 0..50 {
+            letters = adapter.dead_letters().await;
+            if !letters.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            letters,
+            vec![Dead { routing_key: "post.deleted".into(), body: poison.body, reason: "refused post.deleted".into() }],
+            "{}",
+            name
+        );
+    })
+    .await;
+}
