@@ -4,7 +4,9 @@
 
 pub mod outbox;
 pub mod pg;
+mod secrets;
 pub mod sqlite;
+mod users;
 
 pub use pg::{
     PgActivity, PgAttemptLimiter, PgFollowRepository, PgFollowRepositoryParameters, PgNotificationRepository,
