@@ -2,6 +2,8 @@
 //! served family: several instances, one database) and SQLite (`sqlite`, the
 //! embedded family: one process, one file, nothing installed).
 
+mod activity;
+mod attempts;
 pub mod outbox;
 pub mod pg;
 mod secrets;
