@@ -49,7 +49,7 @@ impl Outbox {
     /// # Errors
     /// When the event cannot be serialized; the caller's transaction then rolls back.
     pub fn system_row(&self, event: &EventData) -> diesel::QueryResult<OutboxRow> {
-        Ok(row(Uuid::now_v7(), event, Utc::now())?)
+        row(Uuid::now_v7(), event, Utc::now())
     }
 
     /// The rows of `envelopes`, stamped with the current request's id.

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use application::PortError;
+use application::ports::Profile;
 use chrono::{DateTime, Utc};
 use domain::{Author, Bio, DisplayName, Email, User, UserId, Username};
 use uuid::Uuid;
@@ -66,6 +67,26 @@ pub(crate) fn like_prefix(prefix: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+/// A stored user with followers, following and posts counts, and whether the viewer follows them.
+pub(crate) type StoredProfile = (StoredUser, Option<i64>, Option<i64>, Option<i64>, bool);
+
+/// Profiles in the order of `ids`, whatever order the rows came in.
+pub(crate) fn profiles_in_order(rows: Vec<StoredProfile>, ids: &[Uuid]) -> Result<Vec<Profile>, PortError> {
+    let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
+    let mut profiles = Vec::with_capacity(rows.len());
+    for (user, followers, following, posted, followed_by_me) in rows {
+        profiles.push(Profile {
+            user: user.into_user()?,
+            followers_count: count(followers),
+            following_count: count(following),
+            posts_count: count(posted),
+            followed_by_me,
+        });
+    }
+    profiles.sort_by_key(|p| ids.iter().position(|id| id == p.user.id.as_uuid()));
+    Ok(profiles)
 }
 
 /// Found users in the order `wanted` names them (lower-cased), skipping names not found.

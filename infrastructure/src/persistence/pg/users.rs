@@ -18,7 +18,7 @@ use super::schema::users;
 // Kept reachable here for the other PostgreSQL adapters that show authors.
 use super::{PgPool, checkout, failed};
 pub(super) use crate::persistence::users::author_of;
-use crate::persistence::users::{StoredUser, in_named_order, like_prefix};
+use crate::persistence::users::{StoredUser, in_named_order, like_prefix, profiles_in_order};
 
 #[declare_sql_function]
 extern "SQL" {
@@ -114,19 +114,13 @@ pub(super) async fn load_profiles(pool: &PgPool, ids: &[Uuid], viewer: UserId) -
         .load(&mut conn)
         .await
         .map_err(failed("loading profiles"))?;
-    let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
-    let mut profiles = Vec::with_capacity(rows.len());
-    for (row, followers, following, posted, followed_by_me) in rows {
-        profiles.push(Profile {
-            user: to_user(row)?,
-            followers_count: count(followers),
-            following_count: count(following),
-            posts_count: count(posted),
-            followed_by_me,
-        });
-    }
-    profiles.sort_by_key(|p| ids.iter().position(|id| id == p.user.id.as_uuid()));
-    Ok(profiles)
+    let rows = rows
+        .into_iter()
+        .map(|(row, followers, following, posted, followed_by_me)| {
+            (StoredUser::from(row), followers, following, posted, followed_by_me)
+        })
+        .collect();
+    profiles_in_order(rows, ids)
 }
 
 /// A unique-index violation becomes the conflict it stands for; anything else is unknown.

@@ -7,9 +7,22 @@
 //! every write transaction goes through the one writer connection, so writers
 //! queue in this process instead of failing with `SQLITE_BUSY`.
 
+mod activity;
+mod attempts;
 pub mod outbox;
+mod refresh_tokens;
+mod revocations;
 pub mod schema;
+mod tickets;
 pub mod types;
+mod users;
+
+pub use activity::{SqliteActivity, SqliteStats};
+pub use attempts::SqliteAttemptLimiter;
+pub use refresh_tokens::{SqliteRefreshTokenStore, SqliteRefreshTokenStoreParameters};
+pub use revocations::SqliteRevocationStore;
+pub use tickets::{SqliteTicketStore, SqliteTicketStoreParameters};
+pub use users::{SqliteUserRepository, SqliteUserRepositoryParameters};
 
 use anyhow::Context;
 use application::PortError;
