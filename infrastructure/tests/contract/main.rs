@@ -3,4 +3,6 @@
 //! `TEST_DATABASE_URL` is set (required when `CI` is set), so the two
 //! families cannot drift apart.
 
+mod accounts;
 mod support;
+mod users;
