@@ -5,4 +5,5 @@
 
 mod accounts;
 mod support;
+mod tokens;
 mod users;
