@@ -4,6 +4,7 @@
 //! families cannot drift apart.
 
 mod accounts;
+mod revocations;
 mod support;
 mod tokens;
 mod users;
