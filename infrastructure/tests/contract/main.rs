@@ -4,6 +4,7 @@
 //! families cannot drift apart.
 
 mod accounts;
+mod attempts;
 mod revocations;
 mod support;
 mod tokens;
