@@ -3,7 +3,10 @@
 //! `TEST_DATABASE_URL` is set (required when `CI` is set), so the two
 //! families cannot drift apart.
 
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it breaks")]
+
 mod accounts;
+mod activity;
 mod attempts;
 mod revocations;
 mod support;
