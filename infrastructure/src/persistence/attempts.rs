@@ -94,7 +94,7 @@ pub(crate) fn client_key(client: IpAddr) -> String {
 /// The row offset, newest first, of the attempt that decides whether a limit
 /// of `max` is reached; `None` when the limit admits nothing at all.
 pub(crate) fn deciding_offset(max: u32) -> Option<i64> {
-    i64::from(max).checked_sub(1)
+    max.checked_sub(1).map(i64::from)
 }
 
 /// A limiter's state, as its purge task sees it.
@@ -121,5 +121,40 @@ async fn purge_periodically<T: AttemptTable>(table: Weak<T>, retention: Duration
             tracing::warn!(error = %e, "could not purge old attempts");
         }
         table.refusals().forget_expired(Utc::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_remembered_until_the_limit_frees_and_answers_at_least_a_second() {
+        let refusals = Refusals::default();
+        let now = Utc::now();
+        let [address, username] = login_keys("192.0.2.1", "kim");
+        let refused =
+            refusals.refuse(vec![(address.clone(), Some(now + Duration::seconds(30))), (username.clone(), None)], now);
+        assert_eq!(refused, Admission::Refused { retry_after: Duration::seconds(30) });
+        let later = now + Duration::seconds(10);
+        assert_eq!(
+            refusals.remembered(&[address.clone(), username.clone()], later),
+            Some(Admission::Refused { retry_after: Duration::seconds(20) })
+        );
+        assert_eq!(refusals.remembered(&[username], later), None, "only the refusing key is remembered");
+        let almost = now + Duration::milliseconds(29_900);
+        assert_eq!(
+            refusals.remembered(std::slice::from_ref(&address), almost),
+            Some(Admission::Refused { retry_after: Duration::seconds(1) })
+        );
+        assert_eq!(refusals.remembered(&[address], now + Duration::seconds(30)), None);
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_is_the_ipv4_address() {
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(client_key(mapped), "192.0.2.1");
+        assert_eq!(deciding_offset(0), None);
+        assert_eq!(deciding_offset(3), Some(2));
     }
 }

@@ -104,6 +104,10 @@ async fn registrations_are_limited_per_address_and_a_forgotten_attempt_does_not_
         assert_eq!(again, Admission::Refused { retry_after: Duration::hours(1) - Duration::seconds(3) });
         let other = limiter.begin_registration(ip("203.0.113.10"), &limit, at(t0, 4)).await.unwrap();
         assert!(admitted(&other), "{}", backend.name());
+        // A limit of zero admits nothing, for a whole window.
+        let closed = RateLimit { max: 0, window: Duration::hours(1) };
+        let refused = limiter.begin_registration(ip("203.0.113.11"), &closed, t0).await.unwrap();
+        assert_eq!(refused, Admission::Refused { retry_after: Duration::hours(1) }, "{}", backend.name());
     }
 }
 
