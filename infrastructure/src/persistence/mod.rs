@@ -2,10 +2,14 @@
 //! served family: several instances, one database) and SQLite (`sqlite`, the
 //! embedded family: one process, one file, nothing installed).
 
+mod activity;
+mod attempts;
 pub mod outbox;
 pub mod pg;
 pub(crate) mod rows;
+pub(crate) mod secrets;
 pub mod sqlite;
+mod users;
 
 pub use pg::{
     PgActivity, PgAttemptLimiter, PgFollowRepository, PgFollowRepositoryParameters, PgNotificationRepository,

@@ -6,4 +6,4 @@ mod revocation;
 
 pub use jwt::JwtTokenIssuer;
 pub use password::{Argon2Hasher, HashPoolSize};
-pub use revocation::RevocationCache;
+pub use revocation::{RevocationCache, RevocationStore, RevokedSnapshot};

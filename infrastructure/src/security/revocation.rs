@@ -1,4 +1,4 @@
-//! The revocation list: durable in PostgreSQL, answered from memory.
+//! The revocation list: durable in the database, answered from memory.
 
 use application::PortError;
 use application::ports::{AccessClaims, RevocationList};
@@ -12,7 +12,6 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::events::EventData;
-use crate::persistence::PgRevocationStore;
 
 /// How often expired revocations are forgotten.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -23,6 +22,51 @@ const POLL_EVERY: Duration = Duration::from_secs(1);
 /// How far back each look reaches before the previous one.
 const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(5);
 
+/// What is revoked right now: token ids and user ids, each with its expiry.
+#[derive(Debug, Default)]
+pub struct RevokedSnapshot {
+    pub tokens: Vec<(Uuid, DateTime<Utc>)>,
+    pub users: Vec<(Uuid, DateTime<Utc>)>,
+}
+
+/// Where revocations are kept durably (one per database family). Each write
+/// also appends an outbox event in the same transaction, so that every other
+/// consumer learns of it.
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Revokes one access token until `expires_at`.
+    ///
+    /// # Errors
+    /// `PortError::Unavailable` or `Unknown` on storage failure.
+    async fn save_token(&self, jti: Uuid, expires_at: DateTime<Utc>) -> Result<(), PortError>;
+
+    /// Revokes every token of `user_id` until `expires_at` (a second
+    /// revocation of the same user moves the expiry and the write time).
+    ///
+    /// # Errors
+    /// `PortError::Unavailable` or `Unknown` on storage failure.
+    async fn save_user(&self, user_id: Uuid, expires_at: DateTime<Utc>) -> Result<(), PortError>;
+
+    /// Every revocation still in force at `now`.
+    ///
+    /// # Errors
+    /// `PortError::Unavailable` or `Unknown` on storage failure.
+    async fn load_live(&self, now: DateTime<Utc>) -> Result<RevokedSnapshot, PortError>;
+
+    /// The revocations written at or after `since` (by the store's clock),
+    /// with the store's time now, to pass as `since` next time.
+    ///
+    /// # Errors
+    /// `PortError::Unavailable` or `Unknown` on storage failure.
+    async fn written_since(&self, since: DateTime<Utc>) -> Result<(RevokedSnapshot, DateTime<Utc>), PortError>;
+
+    /// Forgets revocations whose tokens have all expired at `now`.
+    ///
+    /// # Errors
+    /// `PortError::Unavailable` or `Unknown` on storage failure.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<(), PortError>;
+}
+
 #[derive(Default)]
 struct Revoked {
     tokens: HashMap<Uuid, DateTime<Utc>>,
@@ -31,11 +75,11 @@ struct Revoked {
 
 /// The cache's state, shared with its purge task.
 pub struct Shared {
-    store: PgRevocationStore,
+    store: Arc<dyn RevocationStore>,
     revoked: RwLock<Revoked>,
 }
 
-/// Writes go to PostgreSQL first, then to memory; checks read memory only, so an
+/// Writes go to the database first, then to memory; checks read memory only, so an
 /// authenticated request costs no query. Loaded from the database at start-up.
 #[derive(Component, Clone)]
 #[shaku(interface = crate::di::RevocationListPort)]
@@ -50,7 +94,15 @@ impl RevocationCache {
     ///
     /// # Errors
     /// `PortError::Unknown` if the revocations cannot be read.
-    pub async fn load(store: PgRevocationStore) -> Result<Self, PortError> {
+    pub async fn load(store: impl RevocationStore + 'static) -> Result<Self, PortError> {
+        Self::load_shared(Arc::new(store)).await
+    }
+
+    /// [`RevocationCache::load`] from a store already behind an `Arc`.
+    ///
+    /// # Errors
+    /// `PortError::Unknown` if the revocations cannot be read.
+    pub async fn load_shared(store: Arc<dyn RevocationStore>) -> Result<Self, PortError> {
         let snapshot = store.load_live(Utc::now()).await?;
         let revoked =
             Revoked { tokens: snapshot.tokens.into_iter().collect(), users: snapshot.users.into_iter().collect() };

@@ -5,8 +5,16 @@
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly where it breaks")]
 
+mod accounts;
 mod fixtures;
 mod support;
+
+// The account ports.
+mod activity;
+mod attempts;
+mod revocations;
+mod tokens;
+mod users;
 
 // The event bus and the relay over each outbox.
 mod bus;

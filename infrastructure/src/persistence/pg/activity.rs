@@ -9,33 +9,25 @@ use diesel::{AggregateExpressionMethods, ExpressionMethods, QueryDsl};
 use diesel_async::RunQueryDsl;
 use domain::UserId;
 use shaku::Component;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::sync::Arc;
 use uuid::Uuid;
 
 use super::schema::{follows, posts, user_activity, users};
 use super::{PgPool, checkout, failed};
-
-/// How often noted activity is written.
-const FLUSH_EVERY: Duration = Duration::from_secs(30);
+use crate::persistence::activity::{ActivityTable, Pending, count, start_flush};
 
 /// The pending activity and where it goes.
 pub struct Shared {
     pool: PgPool,
-    /// user -> latest request seen since the last flush.
-    pending: Mutex<HashMap<Uuid, DateTime<Utc>>>,
+    pending: Pending,
 }
 
-impl Shared {
-    fn take(&self) -> HashMap<Uuid, DateTime<Utc>> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Writes pending activity: one statement, whatever the number of users.
-    /// Users deleted meanwhile are skipped by the join.
+#[async_trait]
+impl ActivityTable for Shared {
+    /// One statement, whatever the number of users; users deleted meanwhile
+    /// are skipped by the join.
     async fn flush(&self) -> Result<(), PortError> {
-        let pending = self.take();
+        let pending = self.pending.take();
         if pending.is_empty() {
             return Ok(());
         }
@@ -69,29 +61,15 @@ impl PgActivity {
     /// Starts the flush task (it ends when the last handle is dropped).
     #[must_use]
     pub fn start(pool: PgPool) -> Self {
-        let shared = Arc::new(Shared { pool, pending: Mutex::default() });
-        tokio::spawn(flush_periodically(Arc::downgrade(&shared)));
+        let shared = Arc::new(Shared { pool, pending: Pending::default() });
+        start_flush(&shared);
         Self { shared }
-    }
-}
-
-async fn flush_periodically(shared: Weak<Shared>) {
-    let mut ticks = tokio::time::interval(FLUSH_EVERY);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        let Some(shared) = shared.upgrade() else { return };
-        if let Err(e) = shared.flush().await {
-            tracing::warn!(error = %e, "could not flush activity");
-        }
     }
 }
 
 impl ActivityLog for PgActivity {
     fn record(&self, user: UserId, at: DateTime<Utc>) {
-        let mut pending = self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let latest = pending.entry(*user.as_uuid()).or_insert(at);
-        *latest = (*latest).max(at);
+        self.shared.pending.record(user, at);
     }
 }
 
@@ -107,10 +85,6 @@ impl PgStats {
     pub const fn new(activity: PgActivity) -> Self {
         Self { activity }
     }
-}
-
-fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }
 
 #[async_trait]

@@ -9,62 +9,47 @@ use diesel::sql_types::{Integer, Text};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shaku::Component;
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::Arc;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 use super::schema::auth_attempts;
 use super::{PgConnection, PgPool, checkout, failed};
-
-const LOGIN: &str = "login";
-const REGISTRATION: &str = "registration";
+use crate::persistence::attempts::{
+    AttemptTable, LOGIN, REGISTRATION, Refusals, client_key, deciding_offset, login_keys, registration_key, start_purge,
+};
 
 /// Advisory-lock namespaces (first key of the two-key form): attempts of one
 /// kind from one address are counted one at a time.
 const LOGIN_LOCK: i32 = 0x6c6f_6769; // "logi"
 const REGISTRATION_LOCK: i32 = 0x7265_6769; // "regi"
 
-/// How often rows that left every window are deleted.
-const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// Connections the limiter may hold at once. Attempts from one address wait
 /// for each other on the advisory lock, each holding a connection: under a
 /// flood they would take the whole pool from every other endpoint.
 const MAX_CONNECTIONS: usize = 4;
 
-/// Refusals remembered at most; a flood from many addresses must not grow memory without bound.
-const MAX_REMEMBERED: usize = 10_000;
-
-/// A refused key: the attempt kind, the address, and the username for the per-username limit.
-type Key = (&'static str, String, Option<String>);
-
 /// What the limiter and its purge task share.
 pub struct Shared {
     pool: PgPool,
     connections: Semaphore,
-    /// Keys refused until the given instant. While a key is refused the
-    /// database has nothing to add (a refusal records nothing, and success,
-    /// the only other thing that lowers a count, cannot happen while refused),
-    /// so repeated attempts are answered from here at no I/O cost.
-    refused: Mutex<HashMap<Key, DateTime<Utc>>>,
+    refusals: Refusals,
 }
 
-impl Shared {
-    fn refused_until(&self, keys: &[Key], now: DateTime<Utc>) -> Option<Duration> {
-        let refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
-        keys.iter().filter_map(|key| refused.get(key)).filter(|until| **until > now).map(|until| *until - now).max()
+#[async_trait]
+impl AttemptTable for Shared {
+    fn refusals(&self) -> &Refusals {
+        &self.refusals
     }
 
-    fn remember(&self, key: Key, until: DateTime<Utc>, now: DateTime<Utc>) {
-        let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
-        if refused.len() >= MAX_REMEMBERED {
-            refused.retain(|_, until| *until > now);
-        }
-        if refused.len() < MAX_REMEMBERED {
-            refused.insert(key, until);
-        }
+    async fn purge(&self, before: DateTime<Utc>) -> Result<(), PortError> {
+        let mut conn = checkout(&self.pool).await?;
+        diesel::delete(auth_attempts::table.filter(auth_attempts::attempted_at.lt(before)))
+            .execute(&mut conn)
+            .await
+            .map_err(failed("purging attempts"))?;
+        Ok(())
     }
 }
 
@@ -80,8 +65,9 @@ impl PgAttemptLimiter {
     /// it ends when the last handle is dropped.
     #[must_use]
     pub fn start(pool: PgPool, retention: Duration) -> Self {
-        let shared = Arc::new(Shared { pool, connections: Semaphore::new(MAX_CONNECTIONS), refused: Mutex::default() });
-        tokio::spawn(purge_periodically(Arc::downgrade(&shared), retention));
+        let shared =
+            Arc::new(Shared { pool, connections: Semaphore::new(MAX_CONNECTIONS), refusals: Refusals::default() });
+        start_purge(&shared, retention);
         Self { shared }
     }
 
@@ -117,7 +103,7 @@ async fn frees_at(
     limit: &RateLimit,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, diesel::result::Error> {
-    let Some(offset) = i64::from(limit.max).checked_sub(1) else {
+    let Some(offset) = deciding_offset(limit.max) else {
         return Ok(Some(now + limit.window));
     };
     let mut query = auth_attempts::table
@@ -157,16 +143,6 @@ async fn record(
     Ok(AttemptId(id))
 }
 
-/// One more attempt no earlier than a second from now (a `Retry-After` of 0 invites a hot loop).
-fn wait(until: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
-    (until - now).max(Duration::seconds(1))
-}
-
-/// IPv4-mapped IPv6 addresses count as the IPv4 address they carry.
-fn client_key(client: IpAddr) -> String {
-    client.to_canonical().to_string()
-}
-
 #[async_trait]
 impl AttemptLimiter for PgAttemptLimiter {
     #[tracing::instrument(skip_all, fields(client = %client))]
@@ -178,10 +154,9 @@ impl AttemptLimiter for PgAttemptLimiter {
         now: DateTime<Utc>,
     ) -> Result<Admission, PortError> {
         let client = client_key(client);
-        let address_key: Key = (LOGIN, client.clone(), None);
-        let username_key: Key = (LOGIN, client.clone(), Some(username.to_owned()));
-        if let Some(retry_after) = self.shared.refused_until(&[address_key.clone(), username_key.clone()], now) {
-            return Ok(Admission::Refused { retry_after: retry_after.max(Duration::seconds(1)) });
+        let [address_key, username_key] = login_keys(&client, username);
+        if let Some(refused) = self.shared.refusals.remembered(&[address_key.clone(), username_key.clone()], now) {
+            return Ok(refused);
         }
         let (_permit, mut conn) = self.connection().await?;
         let counted = conn
@@ -190,25 +165,16 @@ impl AttemptLimiter for PgAttemptLimiter {
                 let address = frees_at(conn, LOGIN, &client, None, &limits.per_address, now).await?;
                 let name = frees_at(conn, LOGIN, &client, Some(username), &limits.per_username, now).await?;
                 if address.is_some() || name.is_some() {
-                    return Ok(Err((address, name)));
+                    return Ok(Err(vec![(address_key, address), (username_key, name)]));
                 }
                 record(conn, LOGIN, &client, Some(username), now).await.map(Ok)
             })
             .await
             .map_err(failed("counting login attempts"))?;
-        match counted {
-            Ok(attempt) => Ok(Admission::Admitted(attempt)),
-            Err((address, name)) => {
-                if let Some(until) = address {
-                    self.shared.remember(address_key, until, now);
-                }
-                if let Some(until) = name {
-                    self.shared.remember(username_key, until, now);
-                }
-                let until = address.max(name).unwrap_or(now);
-                Ok(Admission::Refused { retry_after: wait(until, now) })
-            }
-        }
+        Ok(match counted {
+            Ok(attempt) => Admission::Admitted(attempt),
+            Err(refused) => self.shared.refusals.refuse(refused, now),
+        })
     }
 
     async fn clear_logins(&self, username: &str, client: IpAddr) -> Result<(), PortError> {
@@ -233,28 +199,25 @@ impl AttemptLimiter for PgAttemptLimiter {
         now: DateTime<Utc>,
     ) -> Result<Admission, PortError> {
         let client = client_key(client);
-        let key: Key = (REGISTRATION, client.clone(), None);
-        if let Some(retry_after) = self.shared.refused_until(std::slice::from_ref(&key), now) {
-            return Ok(Admission::Refused { retry_after: retry_after.max(Duration::seconds(1)) });
+        let key = registration_key(&client);
+        if let Some(refused) = self.shared.refusals.remembered(std::slice::from_ref(&key), now) {
+            return Ok(refused);
         }
         let (_permit, mut conn) = self.connection().await?;
         let counted = conn
             .transaction(async |conn| {
                 lock(conn, REGISTRATION_LOCK, &client).await?;
                 if let Some(until) = frees_at(conn, REGISTRATION, &client, None, limit, now).await? {
-                    return Ok(Err(until));
+                    return Ok(Err(vec![(key, Some(until))]));
                 }
                 record(conn, REGISTRATION, &client, None, now).await.map(Ok)
             })
             .await
             .map_err(failed("counting registrations"))?;
-        match counted {
-            Ok(attempt) => Ok(Admission::Admitted(attempt)),
-            Err(until) => {
-                self.shared.remember(key, until, now);
-                Ok(Admission::Refused { retry_after: wait(until, now) })
-            }
-        }
+        Ok(match counted {
+            Ok(attempt) => Admission::Admitted(attempt),
+            Err(refused) => self.shared.refusals.refuse(refused, now),
+        })
     }
 
     async fn forget(&self, attempt: AttemptId) -> Result<(), PortError> {
@@ -265,26 +228,4 @@ impl AttemptLimiter for PgAttemptLimiter {
             .map_err(failed("forgetting an attempt"))?;
         Ok(())
     }
-}
-
-async fn purge_periodically(shared: Weak<Shared>, retention: Duration) {
-    let mut ticks = tokio::time::interval(PURGE_EVERY);
-    loop {
-        ticks.tick().await;
-        let Some(shared) = shared.upgrade() else { return };
-        if let Err(e) = purge(&shared, Utc::now() - retention).await {
-            tracing::warn!(error = %e, "could not purge old attempts");
-        }
-        let now = Utc::now();
-        shared.refused.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, until| *until > now);
-    }
-}
-
-async fn purge(shared: &Shared, before: DateTime<Utc>) -> Result<(), PortError> {
-    let mut conn = checkout(&shared.pool).await?;
-    diesel::delete(auth_attempts::table.filter(auth_attempts::attempted_at.lt(before)))
-        .execute(&mut conn)
-        .await
-        .map_err(failed("purging attempts"))?;
-    Ok(())
 }

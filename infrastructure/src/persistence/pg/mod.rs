@@ -29,8 +29,6 @@ pub use users::{PgUserRepository, PgUserRepositoryParameters};
 pub use webhooks::{PgWebhookRepository, PgWebhookRepositoryParameters};
 
 /// Webhook secrets are made the same way on every backend.
-pub(crate) use refresh_tokens::random_token;
-
 use anyhow::Context;
 use application::PortError;
 use diesel_async::AsyncPgConnection;

@@ -7,16 +7,13 @@ use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 use domain::UserId;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use shaku::Component;
 use uuid::Uuid;
 
 use super::schema::refresh_tokens as rt;
+// Kept reachable here for the other PostgreSQL adapters that make secrets.
 use super::{PgPool, checkout, failed};
-
-/// 32 random bytes: guessing one is out of reach.
-const TOKEN_BYTES: usize = 32;
+pub(super) use crate::persistence::secrets::{digest, random_token};
 
 #[derive(Component)]
 #[shaku(interface = crate::di::RefreshTokenStorePort)]
@@ -29,18 +26,6 @@ impl PgRefreshTokenStore {
     pub const fn new(pool: PgPool) -> Self {
         Self { pool }
     }
-}
-
-/// What is stored of a secret token: its SHA-256.
-pub(super) fn digest(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
-/// A fresh random token, hex-encoded.
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; TOKEN_BYTES];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }
 
 #[async_trait]

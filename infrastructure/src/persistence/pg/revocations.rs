@@ -1,6 +1,7 @@
 //! Durable storage behind the in-memory revocation list.
 
 use application::PortError;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::upsert::excluded;
 use diesel::{ExpressionMethods, QueryDsl};
@@ -11,13 +12,7 @@ use super::outbox::Outbox;
 use super::schema::{revoked_tokens, revoked_users};
 use super::{PgPool, checkout, failed};
 use crate::events::EventData;
-
-/// What is revoked right now: token ids and user ids, each with its expiry.
-#[derive(Debug, Default)]
-pub struct RevokedSnapshot {
-    pub tokens: Vec<(Uuid, DateTime<Utc>)>,
-    pub users: Vec<(Uuid, DateTime<Utc>)>,
-}
+use crate::security::{RevocationStore, RevokedSnapshot};
 
 /// The `revoked_tokens` and `revoked_users` tables. Each revocation also
 /// writes an outbox event in the same transaction, so every other instance
@@ -33,10 +28,11 @@ impl PgRevocationStore {
     pub const fn new(pool: PgPool, outbox: Outbox) -> Self {
         Self { pool, outbox }
     }
+}
 
-    /// # Errors
-    /// `PortError::Unknown` on storage failure.
-    pub async fn save_token(&self, jti: Uuid, expires_at: DateTime<Utc>) -> Result<(), PortError> {
+#[async_trait]
+impl RevocationStore for PgRevocationStore {
+    async fn save_token(&self, jti: Uuid, expires_at: DateTime<Utc>) -> Result<(), PortError> {
         let mut conn = checkout(&self.pool).await?;
         conn.transaction(async |conn| {
             diesel::insert_into(revoked_tokens::table)
@@ -52,9 +48,7 @@ impl PgRevocationStore {
         Ok(())
     }
 
-    /// # Errors
-    /// `PortError::Unknown` on storage failure.
-    pub async fn save_user(&self, user_id: Uuid, expires_at: DateTime<Utc>) -> Result<(), PortError> {
+    async fn save_user(&self, user_id: Uuid, expires_at: DateTime<Utc>) -> Result<(), PortError> {
         let mut conn = checkout(&self.pool).await?;
         conn.transaction(async |conn| {
             diesel::insert_into(revoked_users::table)
@@ -75,11 +69,7 @@ impl PgRevocationStore {
         Ok(())
     }
 
-    /// Every revocation still in force at `now`.
-    ///
-    /// # Errors
-    /// `PortError::Unknown` on storage failure.
-    pub async fn load_live(&self, now: DateTime<Utc>) -> Result<RevokedSnapshot, PortError> {
+    async fn load_live(&self, now: DateTime<Utc>) -> Result<RevokedSnapshot, PortError> {
         let mut conn = checkout(&self.pool).await?;
         let tokens = revoked_tokens::table
             .filter(revoked_tokens::expires_at.gt(now))
@@ -96,12 +86,7 @@ impl PgRevocationStore {
         Ok(RevokedSnapshot { tokens, users })
     }
 
-    /// The revocations written at or after `since` (by the database's clock),
-    /// with the database's time now, to pass as `since` next time.
-    ///
-    /// # Errors
-    /// `PortError::Unavailable` or `Unknown` on storage failure.
-    pub async fn written_since(&self, since: DateTime<Utc>) -> Result<(RevokedSnapshot, DateTime<Utc>), PortError> {
+    async fn written_since(&self, since: DateTime<Utc>) -> Result<(RevokedSnapshot, DateTime<Utc>), PortError> {
         let mut conn = checkout(&self.pool).await?;
         let now: DateTime<Utc> = diesel::select(diesel::dsl::sql::<diesel::sql_types::Timestamptz>("now()"))
             .get_result(&mut conn)
@@ -122,11 +107,7 @@ impl PgRevocationStore {
         Ok((RevokedSnapshot { tokens, users }, now))
     }
 
-    /// Forgets revocations whose tokens have all expired.
-    ///
-    /// # Errors
-    /// `PortError::Unknown` on storage failure.
-    pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<(), PortError> {
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<(), PortError> {
         let mut conn = checkout(&self.pool).await?;
         diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.le(now)))
             .execute(&mut conn)

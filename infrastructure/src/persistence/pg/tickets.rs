@@ -10,9 +10,9 @@ use domain::UserId;
 use shaku::Component;
 use uuid::Uuid;
 
-use super::refresh_tokens::{digest, random_token};
 use super::schema::ws_tickets;
 use super::{PgPool, checkout, failed};
+use crate::persistence::secrets::{digest, random_token};
 
 #[derive(Component)]
 #[shaku(interface = crate::di::TicketStorePort)]

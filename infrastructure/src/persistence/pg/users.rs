@@ -1,6 +1,5 @@
 //! `UserRepository` on PostgreSQL.
 
-use anyhow::Context;
 use application::ports::{NewUser, PasswordHash, Profile, UserChanges, UserCredentials, UserPage, UserRepository};
 use application::{Conflict, PortError};
 use async_trait::async_trait;
@@ -16,7 +15,10 @@ use shaku::Component;
 use uuid::Uuid;
 
 use super::schema::users;
+// Kept reachable here for the other PostgreSQL adapters that show authors.
 use super::{PgPool, checkout, failed};
+pub(super) use crate::persistence::users::author_of;
+use crate::persistence::users::{StoredUser, in_named_order, like_prefix, profiles_in_order};
 
 #[declare_sql_function]
 extern "SQL" {
@@ -50,25 +52,18 @@ pub(super) struct UserRow {
     created_at: DateTime<Utc>,
 }
 
-impl TryFrom<UserRow> for User {
-    type Error = anyhow::Error;
-
-    fn try_from(row: UserRow) -> Result<Self, Self::Error> {
-        Ok(Self {
-            id: UserId::from_uuid(row.id),
-            username: Username::new(&row.username).context("stored username")?,
-            email: row.email.as_deref().map(Email::new).transpose().context("stored email")?,
-            display_name: row
-                .display_name
-                .as_deref()
-                .map(DisplayName::new)
-                .transpose()
-                .context("stored display name")?,
-            bio: row.bio.as_deref().map(Bio::new).transpose().context("stored bio")?,
+impl From<UserRow> for StoredUser {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            display_name: row.display_name,
+            bio: row.bio,
             avatar: row.avatar,
-            role: row.role.parse().context("stored role")?,
+            role: row.role,
             created_at: row.created_at,
-        })
+        }
     }
 }
 
@@ -93,16 +88,7 @@ struct UserChangesRow<'a> {
 }
 
 pub(super) fn to_user(row: UserRow) -> Result<User, PortError> {
-    User::try_from(row).map_err(PortError::Unknown)
-}
-
-pub(super) fn author_of(user: &User) -> Author {
-    Author {
-        id: user.id,
-        username: user.username.clone(),
-        display_name: user.display_name.clone(),
-        avatar: user.avatar.clone(),
-    }
+    StoredUser::from(row).into_user()
 }
 
 /// A user with followers, following and posts counts, and whether the viewer follows them.
@@ -128,19 +114,13 @@ pub(super) async fn load_profiles(pool: &PgPool, ids: &[Uuid], viewer: UserId) -
         .load(&mut conn)
         .await
         .map_err(failed("loading profiles"))?;
-    let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
-    let mut profiles = Vec::with_capacity(rows.len());
-    for (row, followers, following, posted, followed_by_me) in rows {
-        profiles.push(Profile {
-            user: to_user(row)?,
-            followers_count: count(followers),
-            following_count: count(following),
-            posts_count: count(posted),
-            followed_by_me,
-        });
-    }
-    profiles.sort_by_key(|p| ids.iter().position(|id| id == p.user.id.as_uuid()));
-    Ok(profiles)
+    let rows = rows
+        .into_iter()
+        .map(|(row, followers, following, posted, followed_by_me)| {
+            (StoredUser::from(row), followers, following, posted, followed_by_me)
+        })
+        .collect();
+    profiles_in_order(rows, ids)
 }
 
 /// A unique-index violation becomes the conflict it stands for; anything else is unknown.
@@ -153,19 +133,6 @@ fn write_failed(context: &'static str) -> impl FnOnce(DieselError) -> PortError 
         },
         _ => failed(context)(error),
     }
-}
-
-/// Escapes `%`, `_` and `\` so that user input is matched literally by LIKE.
-fn like_prefix(prefix: &str) -> String {
-    let mut pattern = String::with_capacity(prefix.len() + 1);
-    for c in prefix.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 impl PgUserRepository {
@@ -284,12 +251,7 @@ impl UserRepository for PgUserRepository {
             .await
             .map_err(failed("finding mentioned users"))?;
         let found: Vec<User> = rows.into_iter().map(to_user).collect::<Result<_, _>>()?;
-        // Keep the order in which the text names them.
-        Ok(lowered
-            .iter()
-            .filter_map(|name| found.iter().find(|u| u.username.as_str().to_lowercase() == *name))
-            .map(author_of)
-            .collect())
+        Ok(in_named_order(&lowered, &found))
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -356,16 +318,5 @@ impl UserRepository for PgUserRepository {
             .map_err(failed("listing users"))?;
         let users = rows.into_iter().map(to_user).collect::<Result<_, _>>()?;
         Ok(UserPage { users, total: u64::try_from(total).unwrap_or(0) })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_prefix;
-
-    #[test]
-    fn like_prefix_matches_wildcards_literally() {
-        assert_eq!(like_prefix("An_n%"), "an\\_n\\%%");
-        assert_eq!(like_prefix("a\\b"), "a\\\\b%");
     }
 }

@@ -7,10 +7,15 @@
 //! every write transaction goes through the one writer connection, so writers
 //! queue in this process instead of failing with `SQLITE_BUSY`.
 
+mod activity;
+mod attempts;
 pub mod dead_letters;
 pub mod outbox;
+mod refresh_tokens;
 pub mod relay_source;
+mod revocations;
 pub mod schema;
+mod tickets;
 pub mod types;
 pub mod webhooks;
 
@@ -27,6 +32,14 @@ pub use follows::{SqliteFollowRepository, SqliteFollowRepositoryParameters};
 pub use notifications::{SqliteNotificationRepository, SqliteNotificationRepositoryParameters};
 pub use notifier_store::SqliteNotifierStore;
 pub use posts::{SqlitePostRepository, SqlitePostRepositoryParameters};
+mod users;
+
+pub use activity::{SqliteActivity, SqliteStats};
+pub use attempts::SqliteAttemptLimiter;
+pub use refresh_tokens::{SqliteRefreshTokenStore, SqliteRefreshTokenStoreParameters};
+pub use revocations::SqliteRevocationStore;
+pub use tickets::{SqliteTicketStore, SqliteTicketStoreParameters};
+pub use users::{SqliteUserRepository, SqliteUserRepositoryParameters};
 
 use anyhow::Context;
 use application::PortError;

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::Sqlite;
 use super::schema::{dead_letters, follows, webhook_deliveries as jobs, webhooks};
 use super::types::{Id, Instant};
-use crate::persistence::pg::random_token;
+use crate::persistence::secrets::random_token;
 use crate::webhooks::{Expansion, WebhookTargets};
 
 /// The `consumer` of webhook jobs in `dead_letters`.
