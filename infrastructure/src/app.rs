@@ -14,16 +14,28 @@ use crate::di::{Adapters, AppModule, AuthSettings, PostSettings};
 use crate::events::{AUTH_REVOKED, Envelope, USER_DELETED};
 use crate::http::media::MediaSettings;
 use crate::http::{self, Readiness};
-use crate::messaging::{Broker, EventBus, Handler, Relay};
+use crate::messaging::{Broker, EventBus, Handler, InProcessBus, Relay};
 use crate::persistence::outbox::Outbox;
-use crate::persistence::{self, PgPool, PgRevocationStore, PgWebhookRepository};
+use crate::persistence::sqlite::{Sqlite, SqliteRevocationStore, SqliteWebhookRepository};
+use crate::persistence::{self, Database, PgPool, PgRevocationStore, PgWebhookRepository};
 use crate::security::{Argon2Hasher, HashPoolSize, JwtTokenIssuer, RevocationCache};
 use crate::storage::{DecodeLimits, LocalAvatarStorage};
-use crate::webhooks::{DeliveryLimits, Pipeline, PublicUrlGuard};
+use crate::webhooks::{DeliveryLimits, EmbeddedPipeline, Pipeline, PublicUrlGuard};
 use crate::wire::PublicUrls;
 
 /// Connections per process; enough for 2 cores with headroom for bursts.
 const POOL_SIZE: usize = 16;
+/// SQLite read connections (reads run on the blocking pool, one per connection at a time).
+const SQLITE_READERS: usize = 8;
+
+/// The adapters a core runs on, with what start-up needs of each family.
+#[derive(Clone)]
+pub enum Family {
+    /// PostgreSQL and RabbitMQ: any number of processes.
+    Served { pool: PgPool, database_url: String, broker: Broker },
+    /// SQLite and the in-process bus: one process.
+    Embedded { db: Sqlite, bus: InProcessBus },
+}
 
 /// What both services are built on: the wired module and the adapters that
 /// start-up code needs by hand. `social` builds one and runs both services on
@@ -31,13 +43,38 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct Core {
     pub module: Arc<AppModule>,
-    pub pool: PgPool,
+    pub family: Family,
     pub revocations: RevocationCache,
-    pub broker: Broker,
     /// Woken after each commit that wrote outbox rows.
     pub relay_wake: Arc<Notify>,
     /// The `pool` label of the password hasher's metrics.
     pub hash_pool: String,
+}
+
+impl Core {
+    /// The event bus of this core's family.
+    #[must_use]
+    pub fn bus(&self) -> Arc<dyn EventBus> {
+        match &self.family {
+            Family::Served { broker, .. } => Arc::new(broker.clone()),
+            Family::Embedded { bus, .. } => Arc::new(bus.clone()),
+        }
+    }
+
+    /// The database of this core's family.
+    #[must_use]
+    pub fn database(&self) -> Database {
+        match &self.family {
+            Family::Served { pool, .. } => Database::Postgres(pool.clone()),
+            Family::Embedded { db, .. } => Database::Sqlite(db.clone()),
+        }
+    }
+
+    /// What `/health/ready` checks.
+    #[must_use]
+    pub fn readiness(&self) -> Readiness {
+        Readiness { database: self.database(), bus: self.bus() }
+    }
 }
 
 #[must_use]
@@ -45,24 +82,41 @@ pub fn public_urls(config: &Config) -> PublicUrls {
     PublicUrls { base: config.public_base_url.clone() }
 }
 
-/// Connects to PostgreSQL (creating and migrating the database if needed) and
-/// wires every adapter into the module. Does not touch the broker.
+/// Opens the database of the configuration (creating and migrating it if
+/// needed): PostgreSQL, or in embedded mode the SQLite file; and wires every
+/// adapter into the module. Does not touch the broker.
 ///
 /// # Errors
-/// When PostgreSQL stays unreachable or an adapter cannot start.
+/// When the database stays unreachable or an adapter cannot start.
 pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
-    let pool = persistence::connect(config.database_url(), POOL_SIZE).await?;
     let relay_wake = Arc::new(Notify::new());
     let outbox = Outbox::new(public_urls(config), Arc::clone(&relay_wake));
-    let revocations = RevocationCache::load(PgRevocationStore::new(pool.clone(), outbox.clone()))
-        .await
-        .context("loading revocations")?;
+    let limits = attempt_limits(config);
+    let retention = attempts_retention(&limits);
+    let (family, repositories, revocations) = match config.embedded_database() {
+        None => {
+            let pool = persistence::connect(config.database_url(), POOL_SIZE).await?;
+            let revocations = RevocationCache::load(PgRevocationStore::new(pool.clone(), outbox.clone()));
+            let repositories = persistence::pg::repositories(&pool, &outbox, retention);
+            let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
+            let database_url = config.database_url().to_owned();
+            (Family::Served { pool, database_url, broker }, repositories, revocations.await)
+        }
+        Some(path) => {
+            let db = Sqlite::open(path, SQLITE_READERS).await?;
+            tracing::info!(database = %path.display(), media = %config.media_dir.display(), "embedded mode: SQLite and an in-process event bus, no server needed");
+            let revocations = RevocationCache::load(SqliteRevocationStore::new(db.clone(), outbox.clone()));
+            let repositories = persistence::sqlite::repositories(&db, &outbox, retention);
+            let bus = InProcessBus::new(db.clone());
+            (Family::Embedded { db, bus }, repositories, revocations.await)
+        }
+    };
+    let revocations = revocations.context("loading revocations")?;
     let hasher = Argon2Hasher::new(HashPoolSize { workers: config.hash_workers, queue: config.hash_queue })
         .context("preparing the password hasher")?;
     let hash_pool = hasher.metrics_label().to_owned();
-    let limits = attempt_limits(config);
     let adapters = Adapters {
-        repositories: persistence::pg::repositories(&pool, &outbox, attempts_retention(&limits)),
+        repositories,
         hasher,
         tokens: JwtTokenIssuer::new(
             &config.jwt_secret_key,
@@ -78,8 +132,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
         auth: AuthSettings { refresh_ttl: chrono::Duration::seconds(config.refresh_ttl_seconds.into()), limits },
         post_settings: PostSettings { daily_limit: config.post_daily_limit },
     };
-    let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
-    Ok(Core { module: Arc::new(AppModule::wire(adapters)), pool, revocations, broker, relay_wake, hash_pool })
+    Ok(Core { module: Arc::new(AppModule::wire(adapters)), family, revocations, relay_wake, hash_pool })
 }
 
 /// The throttling limits of the configuration (`LOGIN_*`, `REGISTER_PER_HOUR`).
@@ -133,12 +186,54 @@ pub fn spawn_revocation_listener(bus: Arc<dyn EventBus>, revocations: Revocation
     tokio::spawn(async move { bus.consume(purpose, &[AUTH_REVOKED, USER_DELETED], 64, handler).await });
 }
 
+/// The api's background work: the webhook pipeline, then the outbox relay
+/// (consumers first: the in-process bus, like an exchange with no queue,
+/// routes an event nobody is bound to nowhere), and, served, the listener of
+/// revocations made by other instances. None of it waits for the broker: the
+/// api serves while RabbitMQ is down.
+async fn spawn_background(core: &Core, config: &Config) -> anyhow::Result<()> {
+    let bus = core.bus();
+    let limits = DeliveryLimits {
+        max_attempts: config.webhook_max_retry,
+        per_webhook: config.webhook_per_target,
+        per_user: config.webhook_per_user,
+    };
+    let guard = PublicUrlGuard::new(config.webhook_allow_private);
+    let poll = std::time::Duration::from_millis(config.outbox_poll_ms.into());
+    let wake = Arc::clone(&core.relay_wake);
+    let relay = match &core.family {
+        Family::Served { pool, database_url, broker } => {
+            Pipeline::new(broker.clone(), PgWebhookRepository::new(pool.clone()), guard, limits)?.spawn();
+            spawn_revocation_listener(Arc::clone(&bus), core.revocations.clone(), "api revocations");
+            Relay::postgres(database_url.clone(), bus, wake, poll)
+        }
+        Family::Embedded { db, bus: in_process } => {
+            let bound = in_process.subscribers();
+            EmbeddedPipeline::new(
+                db.clone(),
+                Arc::clone(&bus),
+                SqliteWebhookRepository::new(db.clone()),
+                guard,
+                limits,
+            )?
+            .spawn();
+            // The consumer binds on its task's first poll: let it run first.
+            while in_process.subscribers() == bound {
+                tokio::task::yield_now().await;
+            }
+            Relay::sqlite(db.clone(), bus, wake, poll)
+        }
+    };
+    tokio::spawn(relay.run());
+    Ok(())
+}
+
 /// A built api, bound to its port but not yet serving.
 pub struct Application {
     port: u16,
     hash_pool: String,
     server: actix_web::dev::Server,
-    broker: Broker,
+    bus: Arc<dyn EventBus>,
 }
 
 /// Stops a running api gracefully: requests in flight finish, then the
@@ -170,34 +265,17 @@ impl Application {
     /// When the database fails or the port cannot be bound.
     pub async fn start(core: Core, config: Config) -> anyhow::Result<Self> {
         bootstrap_admin(&core.module, &config).await?;
-        let relay = Relay::postgres(
-            config.database_url().to_owned(),
-            Arc::new(core.broker.clone()),
-            Arc::clone(&core.relay_wake),
-            std::time::Duration::from_millis(config.outbox_poll_ms.into()),
-        );
-        tokio::spawn(relay.run());
-        spawn_revocation_listener(Arc::new(core.broker.clone()), core.revocations.clone(), "api revocations");
-        Pipeline::new(
-            core.broker.clone(),
-            PgWebhookRepository::new(core.pool.clone()),
-            PublicUrlGuard::new(config.webhook_allow_private),
-            DeliveryLimits {
-                max_attempts: config.webhook_max_retry,
-                per_webhook: config.webhook_per_target,
-                per_user: config.webhook_per_user,
-            },
-        )?
-        .spawn();
+        spawn_background(&core, &config).await?;
         let listener = TcpListener::bind((config.server_address, config.server_port))
             .with_context(|| format!("binding {}:{}", config.server_address, config.server_port))?;
         let port = listener.local_addr()?.port();
-        let readiness = Readiness { pool: core.pool.clone(), broker: core.broker.clone() };
+        let readiness = core.readiness();
         let media = MediaSettings { dir: config.media_dir.clone(), max_bytes: config.avatar_max_bytes };
         let hash_pool = core.hash_pool.clone();
         let proxies = config.trusted_proxies.clone();
+        let bus = core.bus();
         let server = http::serve(listener, core.module, readiness, public_urls(&config), media, proxies)?;
-        Ok(Self { port, hash_pool, server, broker: core.broker })
+        Ok(Self { port, hash_pool, server, bus })
     }
 
     /// The port actually bound (useful with `SERVER_PORT=0`).
@@ -217,7 +295,7 @@ impl Application {
     /// When the server stops on an I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let outcome = self.server.await;
-        self.broker.close().await;
+        self.bus.close().await;
         outcome
     }
 

@@ -3,14 +3,16 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::messaging::Broker;
-use crate::persistence::{self, PgPool};
+use std::sync::Arc;
+
+use crate::messaging::EventBus;
+use crate::persistence::Database;
 
 /// What readiness checks.
 #[derive(Clone)]
 pub struct Readiness {
-    pub pool: PgPool,
-    pub broker: Broker,
+    pub database: Database,
+    pub bus: Arc<dyn EventBus>,
 }
 
 #[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, description = "the process runs")))]
@@ -23,8 +25,8 @@ pub async fn live() -> HttpResponse {
 #[utoipa::path(get, path = "/health/ready", tag = "operations",
     responses((status = 200, description = "database and broker reachable"), (status = 503, description = "`checks` names what is down")))]
 pub async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
-    let database = persistence::is_ready(&readiness.pool).await;
-    let broker = readiness.broker.is_up();
+    let database = readiness.database.is_ready().await;
+    let broker = readiness.bus.is_up();
     let state = |up: bool| if up { "up" } else { "down" };
     let checks = json!({"database": state(database), "broker": state(broker)});
     if database && broker {

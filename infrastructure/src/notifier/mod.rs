@@ -19,13 +19,14 @@ use domain::UserId;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use crate::app::{Core, build_core, public_urls};
+use crate::app::{Core, Family, build_core, public_urls};
 use crate::config::Config;
 use crate::di::AppModule;
 use crate::events::{AUTH_REVOKED, Envelope, EventData, USER_DELETED};
 use crate::http::{Readiness, health, middleware, problem::ApiError};
-use crate::messaging::{self, EventBus, Message};
+use crate::messaging::{EventBus, Message};
 use crate::persistence::PgNotifierStore;
+use crate::persistence::sqlite::SqliteNotifierStore;
 use crate::security::RevocationCache;
 use crate::wire::PublicUrls;
 
@@ -118,7 +119,7 @@ pub struct NotifierApp {
     port: u16,
     server: actix_web::dev::Server,
     hub: Arc<Hub>,
-    broker: messaging::Broker,
+    bus: Arc<dyn EventBus>,
 }
 
 impl NotifierApp {
@@ -135,9 +136,13 @@ impl NotifierApp {
     /// When the port cannot be bound.
     pub async fn start(core: Core, config: Config) -> anyhow::Result<Self> {
         let hub = Arc::new(Hub::default());
+        let (bus, readiness) = (core.bus(), core.readiness());
         let notifier = Arc::new(Notifier {
             module: core.module,
-            store: Arc::new(PgNotifierStore::new(core.pool.clone())),
+            store: match &core.family {
+                Family::Served { pool, .. } => Arc::new(PgNotifierStore::new(pool.clone())),
+                Family::Embedded { db, .. } => Arc::new(SqliteNotifierStore::new(db.clone())),
+            },
             hub: Arc::clone(&hub),
             urls: public_urls(&config),
             revocations: core.revocations,
@@ -147,16 +152,15 @@ impl NotifierApp {
         // Fan-out calls try_send in a loop: keep tokio's cooperative budget
         // from reporting healthy queues as full: after 128 polls in one task,
         // tokio answers "full" for empty queues.
-        let bus: Arc<dyn EventBus> = Arc::new(core.broker.clone());
+        let consuming = Arc::clone(&bus);
         tokio::spawn(tokio::task::unconstrained(async move {
-            bus.consume("notifier", &BINDINGS, PREFETCH, Box::new(move |message| consumer.handle(message))).await;
+            consuming.consume("notifier", &BINDINGS, PREFETCH, Box::new(move |message| consumer.handle(message))).await;
         }));
         let listener = TcpListener::bind((config.server_address, config.websocket_port))
             .with_context(|| format!("binding {}:{}", config.server_address, config.websocket_port))?;
         let port = listener.local_addr()?.port();
-        let readiness = Readiness { pool: core.pool, broker: core.broker.clone() };
         let server = serve(listener, notifier, readiness, config.notifier_workers)?;
-        Ok(Self { port, server, hub, broker: core.broker })
+        Ok(Self { port, server, hub, bus })
     }
 
     #[must_use]
@@ -180,7 +184,7 @@ impl NotifierApp {
     /// When the server stops on an I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let outcome = self.server.await;
-        self.broker.close().await;
+        self.bus.close().await;
         outcome
     }
 }

@@ -19,6 +19,23 @@ pub use pg::{
     PgWebhookRepositoryParameters, connect, is_ready, migrate, schema,
 };
 
+/// The database of one process, of either family.
+#[derive(Clone)]
+pub enum Database {
+    Postgres(PgPool),
+    Sqlite(sqlite::Sqlite),
+}
+
+impl Database {
+    /// Whether it answers a trivial query (for readiness).
+    pub async fn is_ready(&self) -> bool {
+        match self {
+            Self::Postgres(pool) => is_ready(pool).await,
+            Self::Sqlite(db) => db.is_ready().await,
+        }
+    }
+}
+
 /// The smallest UUIDv7 of the millisecond `at`: `id >= this` selects rows
 /// created from `at` on, as an index range scan on an id column.
 pub(crate) fn first_id_at(at: chrono::DateTime<chrono::Utc>) -> uuid::Uuid {

@@ -55,6 +55,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::di::Repositories;
+use crate::persistence::outbox::Outbox;
+
 type Wrapped = SyncConnectionWrapper<SqliteConnection>;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
@@ -67,6 +70,25 @@ const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout 
 /// writer commits; `NORMAL` syncs at checkpoints, which in WAL mode loses no
 /// committed transaction on a process crash (only, at worst, on power loss).
 const DATABASE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+
+/// The SQLite family: one repository per port, on `db`. `retention` is how
+/// long failed logins and registrations are kept.
+#[must_use]
+pub fn repositories(db: &Sqlite, outbox: &Outbox, retention: chrono::Duration) -> Repositories {
+    let activity = SqliteActivity::start(db.clone());
+    Repositories {
+        users: Box::new(SqliteUserRepository::new(db.clone())),
+        refresh_tokens: Box::new(SqliteRefreshTokenStore::new(db.clone())),
+        posts: Box::new(SqlitePostRepository::new(db.clone(), outbox.clone())),
+        follows: Box::new(SqliteFollowRepository::new(db.clone(), outbox.clone())),
+        notifications: Box::new(SqliteNotificationRepository::new(db.clone())),
+        tickets: Box::new(SqliteTicketStore::new(db.clone())),
+        activity: Box::new(activity.clone()),
+        stats: Box::new(SqliteStats::new(activity)),
+        attempts: Box::new(SqliteAttemptLimiter::start(db.clone(), retention)),
+        webhooks: Box::new(SqliteWebhookRepository::new(db.clone())),
+    }
+}
 
 /// How long a request waits for a connection before answering 503.
 const CHECKOUT_PATIENCE: Duration = Duration::from_secs(2);
