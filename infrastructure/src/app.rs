@@ -14,7 +14,7 @@ use crate::di::{Adapters, AppModule, AuthSettings, PostSettings};
 use crate::events::{AUTH_REVOKED, Envelope, USER_DELETED};
 use crate::http::media::MediaSettings;
 use crate::http::{self, Readiness};
-use crate::messaging::{Broker, EventBus, Handler, InProcessBus, Relay};
+use crate::messaging::{Broker, EventBus, InProcessBus, Relay, sync_handler};
 use crate::persistence::outbox::Outbox;
 use crate::persistence::sqlite::{Sqlite, SqliteRevocationStore, SqliteWebhookRepository};
 use crate::persistence::{self, Database, PgPool, PgRevocationStore, PgWebhookRepository};
@@ -182,7 +182,7 @@ pub async fn bootstrap_admin(module: &AppModule, config: &Config) -> anyhow::Res
 
 /// Applies revocations made on other instances to this one's in-memory list.
 pub fn spawn_revocation_listener(bus: Arc<dyn EventBus>, revocations: RevocationCache, purpose: &'static str) {
-    let handler: Handler = Box::new(move |message| revocations.apply_event(&Envelope::parse(&message.body)?.event));
+    let handler = sync_handler(move |message| revocations.apply_event(&Envelope::parse(&message.body)?.event));
     tokio::spawn(async move { bus.consume(purpose, &[AUTH_REVOKED, USER_DELETED], 64, handler).await });
 }
 

@@ -8,6 +8,8 @@
 //! event is dead-lettered, never dropped silently.
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use std::sync::Arc;
 use uuid::Uuid;
 
 use super::Handled;
@@ -34,8 +36,15 @@ pub struct Message {
     pub body: Vec<u8>,
 }
 
-/// What a consumer does with each event it is bound to.
-pub type Handler = Box<dyn Fn(&Message) -> Handled + Send + Sync>;
+/// What a consumer does with each event it is bound to. Asynchronous, so a
+/// handler that must store something (the embedded webhook pipeline commits
+/// its jobs before it acknowledges) awaits instead of blocking a thread.
+pub type Handler = Box<dyn Fn(Arc<Message>) -> BoxFuture<'static, Handled> + Send + Sync>;
+
+/// A handler whose work is synchronous and quick (map lookups, a cache update).
+pub fn sync_handler(handle: impl Fn(&Message) -> Handled + Send + Sync + 'static) -> Handler {
+    Box::new(move |message| Box::pin(std::future::ready(handle(&message))))
+}
 
 #[async_trait::async_trait]
 pub trait EventBus: Send + Sync {

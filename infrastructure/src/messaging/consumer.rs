@@ -9,6 +9,8 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
 
+use std::sync::Arc;
+
 use super::{Broker, Handler, Message};
 
 /// Attempts of one message, the first included, before it is dead-lettered.
@@ -79,8 +81,9 @@ async fn run(
     while let Some(delivery) = deliveries.next().await {
         let mut delivery = delivery?;
         // The body moves into the message: no copy per delivery.
-        let message = Message { routing_key: routing_key(&delivery), body: std::mem::take(&mut delivery.data) };
-        if let Err(error) = handle(&message) {
+        let message =
+            Arc::new(Message { routing_key: routing_key(&delivery), body: std::mem::take(&mut delivery.data) });
+        if let Err(error) = handle(Arc::clone(&message)).await {
             retry_or_bury(broker, channel, &name, &delivery, &message, &error).await?;
         }
         delivery.ack(BasicAckOptions::default()).await?;

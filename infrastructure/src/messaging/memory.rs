@@ -85,7 +85,7 @@ impl InProcessBus {
     async fn deliver(&self, purpose: &'static str, handler: &Handler, delivery: &Delivery) {
         let mut attempt: i64 = 1;
         let reason = loop {
-            match handler(&delivery.message) {
+            match handler(Arc::clone(&delivery.message)).await {
                 Ok(()) => return,
                 Err(error) if attempt < MAX_ATTEMPTS => {
                     tracing::warn!(purpose, attempt, error = format!("{error:#}"), "event handling failed; retrying");
@@ -184,6 +184,7 @@ fn matches(pattern: &str, routing_key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messaging::sync_handler;
     use std::time::Duration;
 
     async fn bus() -> InProcessBus {
@@ -206,7 +207,7 @@ mod tests {
         fail: impl Fn(&Message) -> bool + Send + Sync + 'static,
     ) -> (Handler, mpsc::UnboundedReceiver<(String, String)>) {
         let (seen, received) = mpsc::unbounded_channel();
-        let handler: Handler = Box::new(move |message: &Message| {
+        let handler: Handler = sync_handler(move |message: &Message| {
             let body = String::from_utf8(message.body.clone()).unwrap();
             seen.send((message.routing_key.clone(), body)).unwrap();
             if fail(message) { Err(anyhow::anyhow!("refused {}", message.routing_key)) } else { Ok(()) }

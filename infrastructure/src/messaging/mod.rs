@@ -9,7 +9,7 @@ pub mod memory;
 mod publisher;
 pub mod relay;
 
-pub use bus::{EventBus, Handler, Message, Outgoing};
+pub use bus::{EventBus, Handler, Message, Outgoing, sync_handler};
 pub use consumer::{Handled, MAX_ATTEMPTS};
 pub use memory::InProcessBus;
 pub use relay::{Backlog, Leading, OutboxSource, Pending, Relay};

@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::di::AppModule;
 use crate::events::{AUTH_REVOKED, Envelope, EventData, USER_DELETED};
 use crate::http::{Readiness, health, middleware, problem::ApiError};
-use crate::messaging::{EventBus, Message};
+use crate::messaging::{EventBus, Message, sync_handler};
 use crate::persistence::PgNotifierStore;
 use crate::persistence::sqlite::SqliteNotifierStore;
 use crate::security::RevocationCache;
@@ -154,7 +154,9 @@ impl NotifierApp {
         // tokio answers "full" for empty queues.
         let consuming = Arc::clone(&bus);
         tokio::spawn(tokio::task::unconstrained(async move {
-            consuming.consume("notifier", &BINDINGS, PREFETCH, Box::new(move |message| consumer.handle(message))).await;
+            consuming
+                .consume("notifier", &BINDINGS, PREFETCH, sync_handler(move |message| consumer.handle(message)))
+                .await;
         }));
         let listener = TcpListener::bind((config.server_address, config.websocket_port))
             .with_context(|| format!("binding {}:{}", config.server_address, config.websocket_port))?;

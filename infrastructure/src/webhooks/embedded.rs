@@ -23,13 +23,10 @@
 //!   flight when the process stopped is delivered again (at least once, as
 //!   in the served family: receivers de-duplicate by `x-event-id`).
 
-use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -116,30 +113,19 @@ impl EmbeddedPipeline {
         self
     }
 
-    /// Starts the event consumer and the delivery worker.
-    ///
-    /// The handler blocks its thread while it commits the jobs (the bus's
-    /// handlers are synchronous): this needs tokio's multi-thread runtime,
-    /// and on a current-thread one every event fails (and is dead-lettered
-    /// by the bus) instead of blocking the only thread.
+    /// Starts the event consumer and the delivery worker. The consumer
+    /// acknowledges an event only once its jobs are committed.
     pub fn spawn(self) -> Running {
         let (inner, bus) = (Arc::new(self.inner), self.bus);
         let handling = Arc::clone(&inner);
-        let handler: Handler = Box::new(move |message: &Message| handling.accept(message));
+        let handler: Handler = Box::new(move |message: Arc<Message>| {
+            let handling = Arc::clone(&handling);
+            Box::pin(async move { handling.accept(&message).await })
+        });
         let consumer = tokio::spawn(async move { bus.consume(PURPOSE, &EVENTS, PREFETCH, handler).await });
         let worker = tokio::spawn(inner.work());
         Running { consumer: consumer.abort_handle(), worker: worker.abort_handle() }
     }
-}
-
-/// Runs `future` to its end from synchronous code on a runtime thread,
-/// letting the runtime move this thread's other tasks elsewhere meanwhile.
-fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
-    let handle = Handle::try_current().context("handling a webhook event outside the tokio runtime")?;
-    if matches!(handle.runtime_flavor(), RuntimeFlavor::CurrentThread) {
-        anyhow::bail!("the embedded webhook pipeline needs tokio's multi-thread runtime");
-    }
-    Ok(tokio::task::block_in_place(|| handle.block_on(future)))
 }
 
 fn later(now: DateTime<Utc>, after: Duration) -> DateTime<Utc> {
@@ -147,8 +133,8 @@ fn later(now: DateTime<Utc>, after: Duration) -> DateTime<Utc> {
 }
 
 impl Inner {
-    fn accept(&self, message: &Message) -> Handled {
-        let queued = block_on(self.queue(&message.body))??;
+    async fn accept(&self, message: &Message) -> Handled {
+        let queued = self.queue(&message.body).await?;
         if queued > 0 {
             self.wake.notify_one();
         }
@@ -251,21 +237,6 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_handler_on_the_multi_thread_runtime_waits_for_its_work() {
-        let done = block_on(async {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            7
-        });
-        assert_eq!(done.unwrap(), 7);
-    }
-
-    #[tokio::test]
-    async fn a_handler_on_a_current_thread_runtime_fails_instead_of_blocking_it() {
-        let refused = block_on(async { 7 }).unwrap_err();
-        assert!(refused.to_string().contains("multi-thread"), "{refused}");
-    }
 
     #[test]
     fn a_far_due_time_saturates_instead_of_overflowing() {

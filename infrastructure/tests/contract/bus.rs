@@ -2,7 +2,9 @@
 //! and RabbitMQ (when `TEST_AMQP_URL` is set), each on a private exchange.
 
 use futures::FutureExt;
-use infrastructure::messaging::{Broker, EventBus, Handler, InProcessBus, MAX_ATTEMPTS, Message, Outgoing};
+use infrastructure::messaging::{
+    Broker, EventBus, Handler, InProcessBus, MAX_ATTEMPTS, Message, Outgoing, sync_handler,
+};
 use infrastructure::persistence::sqlite::{Sqlite, dead_letters};
 use lapin::options::{BasicAckOptions, BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::types::AMQPValue;
@@ -142,7 +144,7 @@ fn consumer(
     fail: impl Fn(&Message) -> bool + Send + Sync + 'static,
 ) -> UnboundedReceiver<Message> {
     let (attempts, received) = unbounded_channel();
-    let handler: Handler = Box::new(move |message: &Message| {
+    let handler: Handler = sync_handler(move |message: &Message| {
         let _ = attempts.send(message.clone());
         if fail(message) { Err(anyhow::anyhow!("refused {}", message.routing_key)) } else { Ok(()) }
     });

@@ -61,7 +61,7 @@ impl EventBus for TestBus {
         let mut receiver = self.receiver.lock().unwrap().take().expect("one consumer per test bus");
         while let Some(message) = receiver.recv().await {
             if bindings.contains(&message.routing_key.as_str()) {
-                let outcome = handler(&message).map_err(|e| format!("{e:#}"));
+                let outcome = handler(std::sync::Arc::new(message)).await.map_err(|e| format!("{e:#}"));
                 self.outcomes.lock().unwrap().push(outcome);
             }
         }

@@ -271,6 +271,32 @@ impl TestApp {
         }
     }
 
+    /// The `text` column of every row `sql` (SQL both databases understand)
+    /// returns, in order.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        match crate::FAMILY {
+            Family::Served => {
+                self.db().await.query(sql, &[]).await.unwrap().iter().map(|row| row.get("text")).collect()
+            }
+            Family::Embedded => {
+                use diesel::{Connection, RunQueryDsl};
+                #[derive(diesel::QueryableByName)]
+                struct Text {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    text: String,
+                }
+                let file = sqlite_file(&self.database);
+                let query = sql.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = diesel::SqliteConnection::establish(file.to_str().unwrap()).unwrap();
+                    diesel::sql_query(query).load::<Text>(&mut conn).unwrap().into_iter().map(|row| row.text).collect()
+                })
+                .await
+                .unwrap()
+            }
+        }
+    }
+
     /// Outbox rows of one event type.
     pub async fn outbox(&self, event_type: &str) -> i64 {
         self.count(&format!("SELECT count(*) FROM outbox WHERE event_type = '{event_type}'")).await

@@ -80,6 +80,12 @@ mod users;
 #[path = "../http/webhooks.rs"]
 mod webhooks;
 
+#[cfg(served_tests)]
+#[path = "../http/search_served.rs"]
+mod search_served;
+#[cfg(served_tests)]
+#[path = "../http/webhooks_broker.rs"]
+mod webhooks_broker;
 #[cfg(not(served_tests))]
 #[test]
 fn served_family_needs_test_database_url_and_test_amqp_url() {
