@@ -2,8 +2,6 @@
 //! into PostgreSQL (served family; the SQLite plan is checked by the contract
 //! tests of the post repository).
 
-use serde_json::Value;
-
 use crate::helpers::*;
 
 #[tokio::test]

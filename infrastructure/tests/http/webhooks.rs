@@ -14,22 +14,22 @@ use crate::helpers::*;
 
 #[derive(Clone, Debug)]
 pub struct Received {
-    signature: String,
-    event_id: String,
-    body: Vec<u8>,
+    pub signature: String,
+    pub event_id: String,
+    pub body: Vec<u8>,
 }
 
 /// A local HTTP receiver answering `status` and keeping what it got.
 #[derive(Clone)]
 pub struct Receiver {
-    url: String,
+    pub url: String,
     #[allow(dead_code, reason = "set by the served suite's dead-letter tests")]
     pub status: Arc<AtomicU16>,
     pub received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let status = Arc::new(AtomicU16::new(200));
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let (answer, log) = (Arc::clone(&status), Arc::clone(&received));
@@ -67,7 +67,7 @@ impl Receiver {
     }
 
     /// Waits until `n` requests arrived (15 s at most).
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         for _ in 0..150 {
             let received = self.received.lock().unwrap().clone();
             if received.len() >= n {
