@@ -1,4 +1,7 @@
-//! Operator commands: `ctl migrate`, `ctl create-admin <username>`.
+//! Operator commands: `ctl migrate`, `ctl create-admin <username>`, `ctl dlq
+//! replay`. They act on the database `DATABASE_URL` names, by default the
+//! embedded one `social` uses (`sqlite://./data/social.db`), so they are run
+//! from the folder `social` runs in, or with the served settings.
 
 use anyhow::{Context, bail};
 use application::user::{AdminBootstrap, UserService};
@@ -23,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the database if missing and apply pending migrations (needs DATABASE_URL).
+    /// Create the database if missing and apply pending migrations.
     Migrate,
     /// Create an admin account. The password is read from the first line of
     /// standard input, so it never shows in the process list or shell history.
@@ -41,8 +44,8 @@ enum Command {
 #[derive(Subcommand)]
 enum Dlq {
     /// Move dead letters back for another attempt: on a sqlite:// DATABASE_URL the events
-    /// the in-process bus gave up on; otherwise every dead webhook delivery back to the
-    /// delivery queue (needs AMQP_URL, AMQP_EXCHANGE).
+    /// the in-process bus gave up on and the dead webhook deliveries; otherwise every dead
+    /// webhook delivery back to the delivery queue (needs AMQP_URL, AMQP_EXCHANGE).
     Replay,
 }
 
@@ -63,7 +66,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Migrate => {
             let url = config::database_url_from_env()?;
-            persistence::connect(&url, 1).await?;
+            match sqlite::path_of(&url) {
+                Some(path) => drop(Sqlite::open(path, 1).await?),
+                None => drop(persistence::connect(&url, 1).await?),
+            }
             println!("migrations applied");
             Ok(())
         }
@@ -71,7 +77,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::CreateAdmin { username } => {
             let username = Username::new(&username).map_err(|e| anyhow::anyhow!("username {e}"))?;
             let password = read_password()?;
-            let config = Config::from_env()?;
+            let config = configuration()?;
             let core = build_core(&config).await?;
             let users: Arc<UserService> = core.module.resolve();
             match users.bootstrap_admin(username, password).await.map_err(|e| anyhow::anyhow!(e))? {
@@ -93,15 +99,22 @@ async fn replay_dead_letters() -> anyhow::Result<()> {
     let url = config::database_url_from_env()?;
     if let Some(path) = sqlite::path_of(&url) {
         let db = Sqlite::open(path, 1).await?;
-        let moved = sqlite::dead_letters::replay(&db).await?;
-        println!("replayed {moved} dead events");
+        let events = sqlite::dead_letters::replay(&db).await?;
+        let deliveries = sqlite::webhooks::replay_dead_letters(&db, chrono::Utc::now()).await?;
+        println!("replayed {events} dead events and {deliveries} dead webhook deliveries");
         return Ok(());
     }
-    let config = Config::from_env()?;
+    let config = configuration()?;
     let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
     let moved = webhooks::replay_dead_letters(&broker).await?;
     println!("replayed {moved} dead webhook deliveries");
     Ok(())
+}
+
+/// The whole configuration, read like `social` reads it (the embedded
+/// database by default, the signing key from `./data/jwt-secret` when unset).
+fn configuration() -> anyhow::Result<Config> {
+    Ok(Config::from_env_or_key_file(std::path::Path::new("./data/jwt-secret"))?.0)
 }
 
 fn read_password() -> anyhow::Result<Password> {

@@ -136,14 +136,15 @@ fn cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
 }
 
-/// Only `DATABASE_URL` (after `.env`), for commands that need nothing else.
+/// Only `DATABASE_URL` (after `.env`), for commands that need nothing else;
+/// unset, the embedded database `social` would use.
 ///
 /// # Errors
 /// When `DATABASE_URL` is invalid.
 pub fn database_url_from_env() -> Result<String, ConfigError> {
     // A missing .env is normal outside development.
     let _ = dotenvy::dotenv();
-    database_url(&Reader(&Environment), SERVED_DATABASE_URL)
+    database_url(&Reader(&Environment), EMBEDDED_DATABASE_URL)
 }
 
 /// A JWT secret shorter than this is refused (HS256 wants 256 bits).

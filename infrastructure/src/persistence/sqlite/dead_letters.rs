@@ -91,7 +91,9 @@ pub async fn list(db: &Sqlite) -> Result<Vec<DeadLetter>, PortError> {
 /// When the database fails; nothing is moved then.
 pub async fn replay(db: &Sqlite) -> Result<usize, PortError> {
     db.write("replaying dead letters", |conn| {
+        // Dead webhook jobs are not events: `webhooks::replay_dead_letters` moves them.
         let letters: Vec<(i64, Id, String, Vec<u8>, Instant)> = dead_letters::table
+            .filter(dead_letters::consumer.ne(super::webhooks::DEAD_LETTER_CONSUMER))
             .order(dead_letters::id)
             .select((
                 dead_letters::id,
