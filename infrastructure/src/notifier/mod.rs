@@ -1,6 +1,7 @@
 //! The notifier service: consumes events from RabbitMQ and pushes them over
 //! WebSocket to the connected users they concern.
 
+mod catch_up;
 mod hub;
 pub(crate) mod render;
 mod seen;

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::Notifier;
-use super::hub::{Frame, Registration};
-use super::render;
+use super::catch_up::{self, CatchUp};
+use super::hub::Registration;
 use crate::http::extract::bearer_token;
 use crate::http::problem::ApiError;
 
@@ -26,8 +26,6 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 /// Largest frame a client may send (clients only answer pings).
 const MAX_INBOUND_FRAME: usize = 4 * 1024;
-/// Items replayed on a reconnection with `since`, of each kind.
-const REPLAY_LIMIT: i64 = 500;
 
 #[derive(Deserialize)]
 pub struct WsQuery {
@@ -68,28 +66,40 @@ pub async fn upgrade(
     Ok(response)
 }
 
-/// Sends what the user missed since `since`, oldest first, and returns the ids sent.
-async fn replay(
-    notifier: &Notifier,
-    session: &mut actix_ws::Session,
-    user: domain::UserId,
-    since: Uuid,
-) -> Option<HashSet<Uuid>> {
-    let posts = notifier.store.posts_since(user, since, REPLAY_LIMIT).await;
-    let notifications = notifier.store.notifications_since(user, since, REPLAY_LIMIT).await;
-    let (Ok(posts), Ok(notifications)) = (posts, notifications) else {
-        tracing::warn!(user_id = %user, "catch-up query failed; closing so the client retries");
-        return None;
-    };
-    let mut frames: Vec<Frame> = posts.iter().filter_map(|p| render::post_created(p, &notifier.urls)).collect();
-    frames.extend(notifications.iter().filter_map(|n| render::notification(n, &notifier.urls)));
-    frames.sort_by_key(|f| f.id);
-    let mut sent = HashSet::with_capacity(frames.len());
-    for frame in frames {
-        sent.insert(frame.id);
-        session.text(frame.text).await.ok()?;
+/// How a catch-up ended.
+enum Replay {
+    /// Everything missed was sent: these ids, which the live queue may hold too.
+    Complete(HashSet<Uuid>),
+    /// [`catch_up::MOST_FRAMES`] were sent and more remain: the client is to
+    /// reconnect with the last id it got.
+    Partial,
+    /// The store failed or the socket closed.
+    Failed,
+}
+
+/// Sends what the user missed since `since`, oldest first.
+async fn replay(notifier: &Notifier, session: &mut actix_ws::Session, user: domain::UserId, since: Uuid) -> Replay {
+    let mut catch_up = CatchUp::new(user, since);
+    let mut sent = HashSet::new();
+    loop {
+        let frames = match catch_up.next(notifier.store.as_ref(), &notifier.urls).await {
+            Ok(Some(frames)) => frames,
+            Ok(None) => return Replay::Complete(sent),
+            Err(e) => {
+                tracing::warn!(user_id = %user, error = %e, "catch-up query failed; closing so the client retries");
+                return Replay::Failed;
+            }
+        };
+        for frame in frames {
+            if sent.len() >= catch_up::MOST_FRAMES {
+                return Replay::Partial;
+            }
+            sent.insert(frame.id);
+            if session.text(frame.text).await.is_err() {
+                return Replay::Failed;
+            }
+        }
     }
-    Some(sent)
 }
 
 /// The life of one socket. Live frames queue in the registration while the
@@ -103,11 +113,12 @@ async fn run(
 ) {
     let replayed = match since {
         Some(since) => replay(&notifier, &mut session, registration.user, since).await,
-        None => Some(HashSet::new()),
+        None => Replay::Complete(HashSet::new()),
     };
     let code = match replayed {
-        Some(replayed) => pump(&mut session, &mut messages, &mut registration, replayed).await,
-        None => Some(CloseCode::Error),
+        Replay::Complete(replayed) => pump(&mut session, &mut messages, &mut registration, replayed).await,
+        Replay::Partial => Some(CloseCode::Again),
+        Replay::Failed => Some(CloseCode::Error),
     };
     notifier.hub.unregister(registration.user, registration.session);
     metrics::gauge!("websocket_connections").decrement(1.0);
