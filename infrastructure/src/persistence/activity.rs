@@ -55,8 +55,3 @@ async fn flush_periodically<T: ActivityTable>(table: Weak<T>) {
         }
     }
 }
-
-/// A stored count as the port's unsigned count.
-pub(crate) fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}

@@ -3,7 +3,7 @@
 //! counts and records attempts in its own table.
 
 use application::PortError;
-use application::ports::Admission;
+use application::ports::{Admission, AttemptId};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -21,6 +21,10 @@ const MAX_REMEMBERED: usize = 10_000;
 
 /// A refused key: the attempt kind, the address, and the username for the per-username limit.
 pub(crate) type Key = (&'static str, String, Option<String>);
+
+/// The keys a count refused, each with the instant its limit frees (`None`
+/// for a key whose limit did not refuse).
+pub(crate) type Refused = Vec<(Key, Option<DateTime<Utc>>)>;
 
 /// Keys refused until the given instant. While a key is refused the database
 /// has nothing to add (a refusal records nothing, and success, the only other
@@ -43,9 +47,18 @@ impl Refusals {
             .map(|retry_after| Admission::Refused { retry_after: retry_after.max(Duration::seconds(1)) })
     }
 
+    /// The admission of a counted attempt: admitted with its record, or
+    /// refused by the limits that `counted` names.
+    pub(crate) fn answer(&self, counted: Result<AttemptId, Refused>, now: DateTime<Utc>) -> Admission {
+        match counted {
+            Ok(attempt) => Admission::Admitted(attempt),
+            Err(refused) => self.refuse(refused, now),
+        }
+    }
+
     /// Remembers each key that the count refused (with the instant it frees
     /// at), and answers the refusal: the wait until every refusing limit frees.
-    pub(crate) fn refuse(&self, refused: Vec<(Key, Option<DateTime<Utc>>)>, now: DateTime<Utc>) -> Admission {
+    fn refuse(&self, refused: Refused, now: DateTime<Utc>) -> Admission {
         let mut until = now;
         for (key, frees_at) in refused {
             if let Some(frees_at) = frees_at {

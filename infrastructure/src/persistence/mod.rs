@@ -4,6 +4,7 @@
 
 mod activity;
 mod attempts;
+mod follows;
 pub mod outbox;
 pub mod pg;
 pub(crate) mod rows;
@@ -45,6 +46,11 @@ pub(crate) fn first_id_at(at: chrono::DateTime<chrono::Utc>) -> uuid::Uuid {
     bytes[6] = 0x70;
     bytes[8] = 0x80;
     uuid::Uuid::from_bytes(bytes)
+}
+
+/// A stored count as the ports report it: unsigned.
+pub(crate) fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 #[cfg(test)]

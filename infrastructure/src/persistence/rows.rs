@@ -2,12 +2,9 @@
 //! Each backend reads its own column types, converts them to the plain values
 //! here, and leaves the decoding (and its error handling) to these functions.
 
-use anyhow::Context;
 use application::PortError;
 use chrono::{DateTime, Utc};
-use domain::{
-    Author, Bio, DisplayName, Email, Mention, NotificationKind, Post, PostContent, PostId, User, UserId, Username,
-};
+use domain::{Author, Mention, Notification, NotificationKind, Post, PostContent, PostId, UserId, Username};
 use uuid::Uuid;
 
 /// Posts a global search first looks through, newest first, before it asks the
@@ -23,53 +20,6 @@ pub(crate) struct StoredPost {
 
 /// A mention as stored: (post id, mentioned user id, their username).
 pub(crate) type StoredMention = (Uuid, Uuid, String);
-
-/// A stored user's columns, as plain values.
-pub(crate) struct StoredUser {
-    pub id: Uuid,
-    pub username: String,
-    pub email: Option<String>,
-    pub display_name: Option<String>,
-    pub bio: Option<String>,
-    pub avatar: Option<String>,
-    pub role: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl StoredUser {
-    /// # Errors
-    /// `Unknown` when a stored value no longer validates.
-    pub(crate) fn into_user(self) -> Result<User, PortError> {
-        let user = (|| -> anyhow::Result<User> {
-            Ok(User {
-                id: UserId::from_uuid(self.id),
-                username: Username::new(&self.username).context("stored username")?,
-                email: self.email.as_deref().map(Email::new).transpose().context("stored email")?,
-                display_name: self
-                    .display_name
-                    .as_deref()
-                    .map(DisplayName::new)
-                    .transpose()
-                    .context("stored display name")?,
-                bio: self.bio.as_deref().map(Bio::new).transpose().context("stored bio")?,
-                avatar: self.avatar,
-                role: self.role.parse().context("stored role")?,
-                created_at: self.created_at,
-            })
-        })();
-        user.map_err(PortError::Unknown)
-    }
-}
-
-/// The public face of `user` on posts and notifications.
-pub(crate) fn author_of(user: &User) -> Author {
-    Author {
-        id: user.id,
-        username: user.username.clone(),
-        display_name: user.display_name.clone(),
-        avatar: user.avatar.clone(),
-    }
-}
 
 /// Posts from (post, author) rows and the mentions of all of them, in the
 /// order of `rows`.
@@ -106,17 +56,48 @@ pub(crate) fn notification_post_id(kind: &NotificationKind) -> Option<Uuid> {
     }
 }
 
+/// A stored notification, without its actor.
+pub(crate) struct StoredNotification {
+    pub id: Uuid,
+    pub recipient_id: Uuid,
+    pub kind: String,
+    pub post_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Notifications from (notification, actor) rows, in the order of `rows`,
+/// given the posts they point to and the recipient's read marker (everything
+/// at or below it is read); a mention whose post is gone is left out.
+///
+/// # Errors
+/// `Unknown` for a kind this version does not know.
+pub(crate) fn assemble_notifications(
+    rows: Vec<(StoredNotification, Author)>,
+    posts: &[Post],
+    marker: Uuid,
+) -> Result<Vec<Notification>, PortError> {
+    let mut list = Vec::with_capacity(rows.len());
+    for (row, actor) in rows {
+        let Some(kind) = notification_kind(&row.kind, row.post_id, posts)? else { continue };
+        list.push(Notification {
+            id: row.id,
+            recipient: UserId::from_uuid(row.recipient_id),
+            actor,
+            kind,
+            created_at: row.created_at,
+            read: row.id <= marker,
+        });
+    }
+    Ok(list)
+}
+
 /// The kind of a stored notification, given the posts loaded for the page;
 /// `None` for a mention whose post was deleted since (its notification goes
 /// with it).
 ///
 /// # Errors
 /// `Unknown` for a kind this version does not know.
-pub(crate) fn notification_kind(
-    kind: &str,
-    post_id: Option<Uuid>,
-    posts: &[Post],
-) -> Result<Option<NotificationKind>, PortError> {
+fn notification_kind(kind: &str, post_id: Option<Uuid>, posts: &[Post]) -> Result<Option<NotificationKind>, PortError> {
     match (kind, post_id) {
         ("follow", _) => Ok(Some(NotificationKind::Follow)),
         ("mention", Some(post_id)) => Ok(posts
@@ -125,9 +106,4 @@ pub(crate) fn notification_kind(
             .map(|post| NotificationKind::Mention(Box::new(post.clone())))),
         (other, _) => Err(PortError::Unknown(anyhow::anyhow!("stored notification kind {other:?}"))),
     }
-}
-
-/// A stored count as the ports report it.
-pub(crate) fn count(n: Option<i64>) -> u64 {
-    u64::try_from(n.unwrap_or(0)).unwrap_or(0)
 }

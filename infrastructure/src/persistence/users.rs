@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use domain::{Author, Bio, DisplayName, Email, User, UserId, Username};
 use uuid::Uuid;
 
+use super::count;
+
 /// A `users` row as either backend reads it, before validation.
 pub(crate) struct StoredUser {
     pub id: Uuid,
@@ -45,6 +47,7 @@ impl StoredUser {
     }
 }
 
+/// The public face of `user` on posts and notifications.
 pub(crate) fn author_of(user: &User) -> Author {
     Author {
         id: user.id,
@@ -74,7 +77,7 @@ pub(crate) type StoredProfile = (StoredUser, Option<i64>, Option<i64>, Option<i6
 
 /// Profiles in the order of `ids`, whatever order the rows came in.
 pub(crate) fn profiles_in_order(rows: Vec<StoredProfile>, ids: &[Uuid]) -> Result<Vec<Profile>, PortError> {
-    let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
+    let count = |n: Option<i64>| count(n.unwrap_or(0));
     let mut profiles = Vec::with_capacity(rows.len());
     for (user, followers, following, posted, followed_by_me) in rows {
         profiles.push(Profile {

@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::schema::{follows, posts, user_activity, users};
 use super::{PgPool, checkout, failed};
-use crate::persistence::activity::{ActivityTable, Pending, count, start_flush};
+use crate::persistence::activity::{ActivityTable, Pending, start_flush};
+use crate::persistence::count;
 
 /// The pending activity and where it goes.
 pub struct Shared {

@@ -171,10 +171,7 @@ impl AttemptLimiter for PgAttemptLimiter {
             })
             .await
             .map_err(failed("counting login attempts"))?;
-        Ok(match counted {
-            Ok(attempt) => Admission::Admitted(attempt),
-            Err(refused) => self.shared.refusals.refuse(refused, now),
-        })
+        Ok(self.shared.refusals.answer(counted, now))
     }
 
     async fn clear_logins(&self, username: &str, client: IpAddr) -> Result<(), PortError> {
@@ -214,10 +211,7 @@ impl AttemptLimiter for PgAttemptLimiter {
             })
             .await
             .map_err(failed("counting registrations"))?;
-        Ok(match counted {
-            Ok(attempt) => Admission::Admitted(attempt),
-            Err(refused) => self.shared.refusals.refuse(refused, now),
-        })
+        Ok(self.shared.refusals.answer(counted, now))
     }
 
     async fn forget(&self, attempt: AttemptId) -> Result<(), PortError> {

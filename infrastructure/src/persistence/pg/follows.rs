@@ -17,6 +17,7 @@ use super::posts::insert_notifications;
 use super::schema::{follows, notifications};
 use super::users::load_profiles;
 use super::{PgPool, checkout, failed, first_id_at};
+use crate::persistence::follows::follow_page;
 
 #[derive(Component)]
 #[shaku(interface = crate::di::FollowRepositoryPort)]
@@ -63,14 +64,7 @@ impl PgFollowRepository {
         drop(conn);
         let ids: Vec<Uuid> = pairs.iter().map(|(_, user)| *user).collect();
         let profiles = load_profiles(&self.pool, &ids, viewer).await?;
-        let entries = pairs
-            .into_iter()
-            .filter_map(|(follow_id, user)| {
-                let profile = profiles.iter().find(|p| *p.user.id.as_uuid() == user)?.clone();
-                Some(FollowEntry { follow_id, profile })
-            })
-            .collect();
-        Ok(Page::from_rows(entries, page.limit, |e| e.follow_id))
+        Ok(follow_page(pairs, &profiles, page.limit))
     }
 }
 

@@ -28,7 +28,6 @@ pub use tickets::{PgTicketStore, PgTicketStoreParameters};
 pub use users::{PgUserRepository, PgUserRepositoryParameters};
 pub use webhooks::{PgWebhookRepository, PgWebhookRepositoryParameters};
 
-/// Webhook secrets are made the same way on every backend.
 use anyhow::Context;
 use application::PortError;
 use diesel_async::AsyncPgConnection;

@@ -15,9 +15,11 @@ use uuid::Uuid;
 
 use super::posts::posts_by_id;
 use super::schema::{notification_markers, notifications, users};
-use super::users::{UserRow, author_of, to_user};
+use super::users::{UserRow, to_user};
 use super::{PgPool, checkout, failed};
-use crate::persistence::rows::notification_kind;
+use crate::persistence::count;
+use crate::persistence::rows::{StoredNotification, assemble_notifications};
+use crate::persistence::users::author_of;
 
 #[derive(Component)]
 #[shaku(interface = crate::di::NotificationRepositoryPort)]
@@ -64,19 +66,20 @@ pub(super) async fn hydrate(
     let marker = read_marker(conn, recipient).await?;
     let post_ids: Vec<Uuid> = rows.iter().filter_map(|(n, _)| n.post_id).collect();
     let posts = posts_by_id(conn, &post_ids).await?;
-    let mut list = Vec::with_capacity(rows.len());
-    for (row, actor) in rows {
-        let Some(kind) = notification_kind(&row.kind, row.post_id, &posts)? else { continue };
-        list.push(Notification {
-            id: row.id,
-            recipient: UserId::from_uuid(row.recipient_id),
-            actor: author_of(&to_user(actor)?),
-            kind,
-            created_at: row.created_at,
-            read: row.id <= marker,
-        });
-    }
-    Ok(list)
+    let rows = rows
+        .into_iter()
+        .map(|(row, actor)| {
+            let row = StoredNotification {
+                id: row.id,
+                recipient_id: row.recipient_id,
+                kind: row.kind,
+                post_id: row.post_id,
+                created_at: row.created_at,
+            };
+            Ok((row, author_of(&to_user(actor)?)))
+        })
+        .collect::<Result<_, PortError>>()?;
+    assemble_notifications(rows, &posts, marker)
 }
 
 #[async_trait]
@@ -107,14 +110,14 @@ impl NotificationRepository for PgNotificationRepository {
     async fn unread_count(&self, recipient: UserId) -> Result<u64, PortError> {
         let mut conn = checkout(&self.pool).await?;
         let marker = read_marker(&mut conn, recipient).await?;
-        let count: i64 = notifications::table
+        let unread: i64 = notifications::table
             .filter(notifications::recipient_id.eq(recipient.as_uuid()))
             .filter(notifications::id.gt(marker))
             .count()
             .get_result(&mut conn)
             .await
             .map_err(failed("counting unread notifications"))?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        Ok(count(unread))
     }
 
     async fn mark_read(&self, recipient: UserId, up_to: Uuid) -> Result<(), PortError> {

@@ -19,9 +19,10 @@ use uuid::Uuid;
 
 use super::outbox::Outbox;
 use super::schema::{follows, idempotency_keys, notifications, post_mentions, posts, users};
-use super::users::{UserRow, author_of, to_user};
+use super::users::{UserRow, to_user};
 use super::{PgPool, checkout, failed};
 use crate::persistence::rows::{SEARCH_WINDOW, StoredMention, StoredPost, assemble_posts, notification_post_id};
+use crate::persistence::users::author_of;
 
 #[derive(Component)]
 #[shaku(interface = crate::di::PostRepositoryPort)]

@@ -11,9 +11,8 @@ use shaku::Component;
 use uuid::Uuid;
 
 use super::schema::refresh_tokens as rt;
-// Kept reachable here for the other PostgreSQL adapters that make secrets.
 use super::{PgPool, checkout, failed};
-pub(super) use crate::persistence::secrets::{digest, random_token};
+use crate::persistence::secrets::{digest, random_token};
 
 #[derive(Component)]
 #[shaku(interface = crate::di::RefreshTokenStorePort)]

@@ -6,13 +6,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
-use domain::UserId;
 use shaku::Component;
-use uuid::Uuid;
 
 use super::schema::ws_tickets;
 use super::{PgPool, checkout, failed};
-use crate::persistence::secrets::{digest, random_token};
+use crate::persistence::secrets::{StoredTicket, digest, random_token, ticket_claims};
 
 #[derive(Component)]
 #[shaku(interface = crate::di::TicketStorePort)]
@@ -55,7 +53,7 @@ impl TicketStore for PgTicketStore {
     async fn redeem(&self, ticket: &str, now: DateTime<Utc>) -> Result<Option<AccessClaims>, PortError> {
         let mut conn = checkout(&self.pool).await?;
         // DELETE ... RETURNING: of two concurrent redemptions only one gets the row.
-        let row: Option<(Uuid, String, Uuid, DateTime<Utc>, DateTime<Utc>)> =
+        let row: Option<StoredTicket> =
             diesel::delete(ws_tickets::table.filter(ws_tickets::ticket_hash.eq(digest(ticket))))
                 .returning((
                     ws_tickets::user_id,
@@ -68,19 +66,6 @@ impl TicketStore for PgTicketStore {
                 .await
                 .optional()
                 .map_err(failed("redeeming a ticket"))?;
-        let Some((user_id, role, token_id, token_expires_at, expires_at)) = row else {
-            return Ok(None);
-        };
-        if expires_at <= now {
-            return Ok(None);
-        }
-        let role = role.parse().map_err(|e| PortError::Unknown(anyhow::anyhow!("stored role: {e}")))?;
-        Ok(Some(AccessClaims {
-            user_id: UserId::from_uuid(user_id),
-            role,
-            token_id,
-            issued_at: now,
-            expires_at: token_expires_at,
-        }))
+        Ok(row.map(|ticket| ticket_claims(ticket, now)).transpose()?.flatten())
     }
 }

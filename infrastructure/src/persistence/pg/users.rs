@@ -15,10 +15,9 @@ use shaku::Component;
 use uuid::Uuid;
 
 use super::schema::users;
-// Kept reachable here for the other PostgreSQL adapters that show authors.
 use super::{PgPool, checkout, failed};
-pub(super) use crate::persistence::users::author_of;
-use crate::persistence::users::{StoredUser, in_named_order, like_prefix, profiles_in_order};
+use crate::persistence::count;
+use crate::persistence::users::{StoredUser, author_of, in_named_order, like_prefix, profiles_in_order};
 
 #[declare_sql_function]
 extern "SQL" {
@@ -317,6 +316,6 @@ impl UserRepository for PgUserRepository {
             .await
             .map_err(failed("listing users"))?;
         let users = rows.into_iter().map(to_user).collect::<Result<_, _>>()?;
-        Ok(UserPage { users, total: u64::try_from(total).unwrap_or(0) })
+        Ok(UserPage { users, total: count(total) })
     }
 }

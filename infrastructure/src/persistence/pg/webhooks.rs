@@ -12,9 +12,9 @@ use domain::UserId;
 use shaku::Component;
 use uuid::Uuid;
 
-use super::refresh_tokens::random_token;
 use super::schema::{follows, webhooks};
 use super::{PgPool, checkout, failed};
+use crate::persistence::secrets::random_token;
 use crate::webhooks::WebhookTargets;
 
 #[derive(Component, Clone)]

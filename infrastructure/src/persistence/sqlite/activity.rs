@@ -13,7 +13,8 @@ use std::sync::Arc;
 use super::Sqlite;
 use super::schema::{follows, posts, user_activity, users};
 use super::types::{Id, Instant};
-use crate::persistence::activity::{ActivityTable, Pending, count, start_flush};
+use crate::persistence::activity::{ActivityTable, Pending, start_flush};
+use crate::persistence::count;
 
 /// The pending activity and where it goes.
 pub struct Shared {

@@ -141,10 +141,7 @@ impl AttemptLimiter for SqliteAttemptLimiter {
                 record(conn, LOGIN, &client, Some(&username), now).map(Ok)
             })
             .await?;
-        Ok(match counted {
-            Ok(attempt) => Admission::Admitted(attempt),
-            Err(refused) => self.shared.refusals.refuse(refused, now),
-        })
+        Ok(self.shared.refusals.answer(counted, now))
     }
 
     async fn clear_logins(&self, username: &str, client: IpAddr) -> Result<(), PortError> {
@@ -187,10 +184,7 @@ impl AttemptLimiter for SqliteAttemptLimiter {
                 record(conn, REGISTRATION, &client, None, now).map(Ok)
             })
             .await?;
-        Ok(match counted {
-            Ok(attempt) => Admission::Admitted(attempt),
-            Err(refused) => self.shared.refusals.refuse(refused, now),
-        })
+        Ok(self.shared.refusals.answer(counted, now))
     }
 
     async fn forget(&self, attempt: AttemptId) -> Result<(), PortError> {

@@ -16,9 +16,11 @@ use super::outbox::append;
 use super::posts::insert_notifications;
 use super::schema::{follows, notifications};
 use super::types::{Id, Instant};
-use super::user_rows::{load_profiles, to_profiles};
+use super::users::load_profiles;
 use crate::persistence::first_id_at;
+use crate::persistence::follows::follow_page;
 use crate::persistence::outbox::Outbox;
+use crate::persistence::users::profiles_in_order;
 
 #[derive(Component)]
 #[shaku(interface = crate::di::FollowRepositoryPort)]
@@ -48,7 +50,7 @@ impl SqliteFollowRepository {
         viewer: UserId,
         page: PageRequest,
     ) -> Result<Page<FollowEntry>, PortError> {
-        let (pairs, profiles) = self
+        let (pairs, ids, profiles) = self
             .db
             .read("listing follows", move |conn| {
                 let user = Id(*user.as_uuid());
@@ -70,20 +72,14 @@ impl SqliteFollowRepository {
                 .order(follows::id.desc())
                 .limit(i64::from(page.limit) + 1)
                 .load(conn)?;
-                let ids: Vec<Id> = pairs.iter().map(|(_, user)| *user).collect();
-                let profiles = load_profiles(conn, &ids, Id(*viewer.as_uuid()))?;
-                Ok((pairs, profiles))
+                let ids: Vec<Uuid> = pairs.iter().map(|(_, user)| user.0).collect();
+                let profiles = load_profiles(conn, &ids, viewer)?;
+                Ok((pairs, ids, profiles))
             })
             .await?;
-        let profiles = to_profiles(profiles)?;
-        let entries = pairs
-            .into_iter()
-            .filter_map(|(follow_id, user)| {
-                let profile = profiles.iter().find(|p| *p.user.id.as_uuid() == user.0)?.clone();
-                Some(FollowEntry { follow_id: follow_id.0, profile })
-            })
-            .collect();
-        Ok(Page::from_rows(entries, page.limit, |e| e.follow_id))
+        let profiles = profiles_in_order(profiles, &ids)?;
+        let pairs = pairs.into_iter().map(|(follow_id, user)| (follow_id.0, user.0)).collect();
+        Ok(follow_page(pairs, &profiles, page.limit))
     }
 }
 

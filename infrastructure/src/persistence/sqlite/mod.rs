@@ -27,7 +27,6 @@ mod notifications;
 mod notifier_store;
 mod posts;
 mod search;
-mod user_rows;
 pub use follows::{SqliteFollowRepository, SqliteFollowRepositoryParameters};
 pub use notifications::{SqliteNotificationRepository, SqliteNotificationRepositoryParameters};
 pub use notifier_store::SqliteNotifierStore;

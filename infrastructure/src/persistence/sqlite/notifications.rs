@@ -18,8 +18,10 @@ use super::Sqlite;
 use super::posts::{LoadedPosts, posts_by_id};
 use super::schema::{notification_markers, notifications, users};
 use super::types::{Id, Instant};
-use super::user_rows::UserRow;
-use crate::persistence::rows::notification_kind;
+use super::users::{UserRow, to_user};
+use crate::persistence::count;
+use crate::persistence::rows::{StoredNotification, assemble_notifications};
+use crate::persistence::users::author_of;
 
 #[derive(Component)]
 #[shaku(interface = crate::di::NotificationRepositoryPort)]
@@ -83,19 +85,21 @@ pub(super) fn with_posts(
 impl LoadedNotifications {
     pub(super) fn into_notifications(self) -> Result<Vec<Notification>, PortError> {
         let posts = self.posts.into_posts()?;
-        let mut list = Vec::with_capacity(self.rows.len());
-        for (row, actor) in self.rows {
-            let Some(kind) = notification_kind(&row.kind, row.post_id.map(|id| id.0), &posts)? else { continue };
-            list.push(Notification {
-                id: row.id.0,
-                recipient: UserId::from_uuid(row.recipient_id.0),
-                actor: actor.into_author()?,
-                kind,
-                created_at: row.created_at.0,
-                read: row.id <= self.marker,
-            });
-        }
-        Ok(list)
+        let rows = self
+            .rows
+            .into_iter()
+            .map(|(row, actor)| {
+                let row = StoredNotification {
+                    id: row.id.0,
+                    recipient_id: row.recipient_id.0,
+                    kind: row.kind,
+                    post_id: row.post_id.map(|id| id.0),
+                    created_at: row.created_at.0,
+                };
+                Ok((row, author_of(&to_user(actor)?)))
+            })
+            .collect::<Result<_, PortError>>()?;
+        assemble_notifications(rows, &posts, self.marker.0)
     }
 }
 
@@ -127,7 +131,7 @@ impl NotificationRepository for SqliteNotificationRepository {
     }
 
     async fn unread_count(&self, recipient: UserId) -> Result<u64, PortError> {
-        let count: i64 = self
+        let unread: i64 = self
             .db
             .read("counting unread notifications", move |conn| {
                 let recipient = Id(*recipient.as_uuid());
@@ -139,7 +143,7 @@ impl NotificationRepository for SqliteNotificationRepository {
                     .get_result(conn)
             })
             .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        Ok(count(unread))
     }
 
     async fn mark_read(&self, recipient: UserId, up_to: Uuid) -> Result<(), PortError> {

@@ -12,7 +12,7 @@ use super::notifications::{notification_rows, with_posts};
 use super::posts::{PostRow, with_mentions};
 use super::schema::{follows, notifications, posts, users};
 use super::types::Id;
-use super::user_rows::UserRow;
+use super::users::UserRow;
 use crate::notifier::NotifierStore;
 
 #[derive(Clone)]

@@ -23,9 +23,10 @@ use super::schema::{
 };
 use super::search::match_expression;
 use super::types::{Id, Instant};
-use super::user_rows::UserRow;
+use super::users::{UserRow, to_user};
 use crate::persistence::outbox::Outbox;
 use crate::persistence::rows::{SEARCH_WINDOW, StoredPost, assemble_posts, notification_post_id};
+use crate::persistence::users::author_of;
 
 #[derive(Component)]
 #[shaku(interface = crate::di::PostRepositoryPort)]
@@ -64,7 +65,7 @@ impl LoadedPosts {
             .into_iter()
             .map(|(post, author)| {
                 let post = StoredPost { id: post.id.0, content: post.content, created_at: post.created_at.0 };
-                Ok((post, author.into_author()?))
+                Ok((post, author_of(&to_user(author)?)))
             })
             .collect::<Result<_, PortError>>()?;
         assemble_posts(rows, &mentions)

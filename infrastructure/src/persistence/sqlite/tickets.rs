@@ -5,13 +5,12 @@ use application::ports::{AccessClaims, TicketStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl};
-use domain::UserId;
 use shaku::Component;
 
 use super::Sqlite;
 use super::schema::ws_tickets;
 use super::types::{Id, Instant};
-use crate::persistence::secrets::{digest, random_token};
+use crate::persistence::secrets::{digest, random_token, ticket_claims};
 
 #[derive(Component)]
 #[shaku(interface = crate::di::TicketStorePort)]
@@ -77,19 +76,9 @@ impl TicketStore for SqliteTicketStore {
                 Ok(row)
             })
             .await?;
-        let Some((user_id, role, token_id, token_expires_at, expires_at)) = row else {
-            return Ok(None);
-        };
-        if expires_at.0 <= now {
-            return Ok(None);
-        }
-        let role = role.parse().map_err(|e| PortError::Unknown(anyhow::anyhow!("stored role: {e}")))?;
-        Ok(Some(AccessClaims {
-            user_id: UserId::from_uuid(user_id.0),
-            role,
-            token_id: token_id.0,
-            issued_at: now,
-            expires_at: token_expires_at.0,
-        }))
+        let ticket = row.map(|(user_id, role, token_id, token_expires_at, expires_at)| {
+            (user_id.0, role, token_id.0, token_expires_at.0, expires_at.0)
+        });
+        Ok(ticket.map(|ticket| ticket_claims(ticket, now)).transpose()?.flatten())
     }
 }

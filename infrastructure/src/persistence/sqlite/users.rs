@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::Sqlite;
 use super::schema::users;
 use super::types::{Id, Instant};
+use crate::persistence::count;
 use crate::persistence::users::{StoredProfile, StoredUser, author_of, in_named_order, like_prefix, profiles_in_order};
 
 /// Users in the `users` table.
@@ -358,6 +359,6 @@ impl UserRepository for SqliteUserRepository {
             })
             .await?;
         let users = rows.into_iter().map(to_user).collect::<Result<_, _>>()?;
-        Ok(UserPage { users, total: u64::try_from(total).unwrap_or(0) })
+        Ok(UserPage { users, total: count(total) })
     }
 }
