@@ -296,8 +296,13 @@ impl Config {
             });
         }
         let amqp_url = read.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
-        if !(amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://")) {
-            return Err(ConfigError { variable: "AMQP_URL", problem: "must start with amqp:// or amqps://".into() });
+        let amqp = |url: &str| url.starts_with("amqp://") || url.starts_with("amqps://");
+        let nodes: Vec<&str> = crate::messaging::node_urls(&amqp_url).collect();
+        if nodes.is_empty() || !nodes.into_iter().all(amqp) {
+            return Err(ConfigError {
+                variable: "AMQP_URL",
+                problem: "must be amqp:// or amqps:// URLs (several, comma-separated, for a cluster's nodes)".into(),
+            });
         }
         let admin = match (source.get("ADMIN_USERNAME"), source.get("ADMIN_PASSWORD")) {
             (Some(name), Some(password)) => Some((
@@ -454,6 +459,8 @@ mod tests {
             ("REGISTER_PER_HOUR", "0"),
             ("TRUSTED_PROXIES", "10.0.0.0/33"),
             ("TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
+            ("AMQP_URL", "amqp://a:5672/%2f, http://b:5672/"),
+            ("AMQP_URL", " , "),
         ] {
             let err = Config::from_source(&HashMap::from([("JWT_SECRET_KEY", KEY), (variable, value)])).unwrap_err();
             assert_eq!(err.variable, variable);

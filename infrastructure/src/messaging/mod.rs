@@ -20,14 +20,18 @@ use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::backoff::Backoff;
 
-/// Where events go: the broker and the name of the topic exchange.
+/// Where events go: the broker's nodes and the name of the topic exchange.
 #[derive(Clone)]
 pub struct Broker {
-    url: SecretString,
+    /// The nodes of a cluster (one URL, or several separated by commas), tried
+    /// in turn from the one that answered last.
+    nodes: Arc<[SecretString]>,
+    /// The node to try first.
+    current: Arc<AtomicUsize>,
     exchange: String,
     /// Whether the last connection attempt of this process succeeded and is still up.
     up: Arc<AtomicBool>,
@@ -61,14 +65,22 @@ fn lock(open: &Mutex<Vec<(u64, Connection)>>) -> std::sync::MutexGuard<'_, Vec<(
     open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The node URLs of an `AMQP_URL`: comma-separated, blanks ignored.
+pub fn node_urls(urls: &str) -> impl Iterator<Item = &str> {
+    urls.split(',').map(str::trim).filter(|url| !url.is_empty())
+}
+
 /// How long shutting down waits for the broker to acknowledge a close.
 const CLOSE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Broker {
+    /// `urls`: one AMQP URL, or the URLs of a cluster's nodes separated by commas.
     #[must_use]
-    pub fn new(url: SecretString, exchange: &str) -> Self {
+    pub fn new(urls: SecretString, exchange: &str) -> Self {
+        let nodes: Vec<SecretString> = node_urls(urls.expose_secret()).map(SecretString::from).collect();
         Self {
-            url,
+            nodes: nodes.into(),
+            current: Arc::default(),
             exchange: exchange.to_owned(),
             up: Arc::default(),
             open: Arc::default(),
@@ -79,10 +91,29 @@ impl Broker {
         }
     }
 
-    /// The broker URL, for commands that connect on their own.
-    #[must_use]
-    pub fn url(&self) -> &str {
-        self.url.expose_secret()
+    /// A connection to the first node that answers, starting with the one
+    /// that answered last; the last node's error when none does.
+    ///
+    /// # Errors
+    /// When no node accepts a connection.
+    pub async fn open(&self) -> lapin::Result<Connection> {
+        let first = self.current.load(Ordering::Relaxed);
+        let mut failure = None;
+        for offset in 0..self.nodes.len() {
+            let index = (first + offset) % self.nodes.len();
+            match Connection::connect(self.nodes[index].expose_secret(), ConnectionProperties::default()).await {
+                Ok(connection) => {
+                    if offset > 0 {
+                        tracing::info!(node = index, "connected to another RabbitMQ node");
+                    }
+                    self.current.store(index, Ordering::Relaxed);
+                    return Ok(connection);
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        // No failure means no node at all: the configuration refuses that.
+        Err(failure.unwrap_or_else(|| lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed).into()))
     }
 
     #[must_use]
@@ -156,7 +187,7 @@ impl Broker {
     }
 
     async fn try_connect(&self) -> lapin::Result<(Connection, Channel)> {
-        let connection = Connection::connect(self.url.expose_secret(), ConnectionProperties::default()).await?;
+        let connection = self.open().await?;
         let channel = connection.create_channel().await?;
         self.declare(&channel).await?;
         Ok((connection, channel))

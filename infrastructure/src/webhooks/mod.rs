@@ -309,7 +309,7 @@ impl Pipeline {
 /// # Errors
 /// When the broker cannot be reached or refuses a message.
 pub async fn replay_dead_letters(broker: &Broker) -> anyhow::Result<usize> {
-    let connection = lapin::Connection::connect(broker.url(), lapin::ConnectionProperties::default()).await?;
+    let connection = broker.open().await?;
     let channel = connection.create_channel().await?;
     channel.confirm_select(ConfirmSelectOptions::default()).await?;
     let dead = dead_letters(broker);

@@ -146,3 +146,16 @@ async fn after_a_broker_outage_deliveries_resume_promptly_and_nothing_is_lost_or
     assert!(resumed < Duration::from_secs(4), "resumed after {resumed:?}");
     assert_silent(&mut socket).await;
 }
+
+#[tokio::test]
+async fn with_a_list_of_nodes_the_services_use_the_one_that_answers() {
+    let nodes = format!("amqp://guest:guest@127.0.0.1:1/%2f, {}", amqp_url());
+    let app = spawn_with(&[("AMQP_URL", nodes.as_str())]).await;
+    let notifier = spawn_notifier_with(&app, &[("AMQP_URL", nodes.as_str())]).await;
+    let author = app.signed_in("author").await;
+    let fan = app.signed_in("fan").await;
+    app.follow(&fan, &author).await;
+    let mut socket = connect(&notifier, &fan, "").await;
+    let post = app.publish(&author, "through the second node").await;
+    assert_eq!(next_event(&mut socket).await["id"], post["id"]);
+}
