@@ -52,6 +52,17 @@ struct Delivery {
     message: Arc<Message>,
 }
 
+/// Whether `error` says the database cannot serve now, rather than that the
+/// event cannot be handled.
+fn transient(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<application::PortError>(),
+            Some(application::PortError::Unavailable(_) | application::PortError::Busy)
+        )
+    })
+}
+
 impl InProcessBus {
     #[must_use]
     pub fn new(db: Sqlite) -> Self {
@@ -81,12 +92,26 @@ impl InProcessBus {
             .collect()
     }
 
-    /// Handles one event: the handler's attempts, then the dead letter.
+    /// Handles one event: the handler's attempts, then the dead letter. A
+    /// failure because the database is momentarily unavailable or busy is no
+    /// fault of the event: it is retried after a pause without counting as an
+    /// attempt (the queue waits, and the relay behind it, while it lasts).
     async fn deliver(&self, purpose: &'static str, handler: &Handler, delivery: &Delivery) {
         let mut attempt: i64 = 1;
+        let mut backoff = Backoff::default();
         let reason = loop {
             match handler(Arc::clone(&delivery.message)).await {
                 Ok(()) => return,
+                Err(error) if transient(&error) && !self.shared.closed.load(Ordering::SeqCst) => {
+                    let pause = backoff.next_pause();
+                    tracing::warn!(
+                        purpose,
+                        error = format!("{error:#}"),
+                        retry_in_ms = pause.as_millis() as u64,
+                        "event handling waits for the database"
+                    );
+                    tokio::time::sleep(pause).await;
+                }
                 Err(error) if attempt < MAX_ATTEMPTS => {
                     tracing::warn!(purpose, attempt, error = format!("{error:#}"), "event handling failed; retrying");
                     attempt += 1;
@@ -238,6 +263,14 @@ mod tests {
         assert!(matches("post.#", "post"));
         assert!(matches("*.created", "follow.created"));
         assert!(!matches("post", "post.created"));
+    }
+
+    #[test]
+    fn an_unavailable_database_is_transient_and_a_bad_event_is_not() {
+        let unavailable = anyhow::Error::new(application::PortError::Unavailable(anyhow::anyhow!("pool timed out")))
+            .context("queueing webhook jobs");
+        assert!(transient(&unavailable));
+        assert!(!transient(&anyhow::anyhow!("event envelope: expected value")));
     }
 
     #[tokio::test]

@@ -35,10 +35,13 @@ impl CatchUp {
     }
 
     /// The next frames in id order, or `None` once everything missed was
-    /// handed out. A kind whose page came back full may have more after its
-    /// last row, so only frames up to the smallest such last id are safe to
-    /// send before the other kind is read further: the rest is read again
-    /// from there on the next call.
+    /// handed out. Each kind is read a page at a time; a kind may have more
+    /// after its page's last row, so only frames up to the smallest last id
+    /// of the two pages are certainly complete: those are handed out, and the
+    /// rest is read again from there. (Whether a page was "full" cannot be
+    /// told from what comes back: a notification whose post was deleted
+    /// meanwhile is dropped from its page.) It ends when both kinds have
+    /// nothing left after the cursor.
     ///
     /// # Errors
     /// When the store fails.
@@ -52,24 +55,17 @@ impl CatchUp {
         }
         let posts = store.posts_since(self.user, self.cursor, self.page).await?;
         let notifications = store.notifications_since(self.user, self.cursor, self.page).await?;
-        let full = |len: usize| i64::try_from(len).is_ok_and(|len| len >= self.page);
-        let horizon = [
-            full(posts.len()).then(|| posts.last().map(|post| *post.id.as_uuid())).flatten(),
-            full(notifications.len()).then(|| notifications.last().map(|notification| notification.id)).flatten(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let last_post = posts.last().map(|post| *post.id.as_uuid());
+        let last_notification = notifications.last().map(|notification| notification.id);
+        let Some(horizon) = [last_post, last_notification].into_iter().flatten().min() else {
+            self.done = true;
+            return Ok(None);
+        };
         let mut frames: Vec<Frame> = posts.iter().filter_map(|post| render::post_created(post, urls)).collect();
         frames.extend(notifications.iter().filter_map(|notification| render::notification(notification, urls)));
+        frames.retain(|frame| frame.id <= horizon);
         frames.sort_by_key(|frame| frame.id);
-        match horizon {
-            Some(horizon) => {
-                frames.retain(|frame| frame.id <= horizon);
-                self.cursor = horizon;
-            }
-            None => self.done = true,
-        }
+        self.cursor = horizon;
         Ok(Some(frames))
     }
 
@@ -166,6 +162,43 @@ mod tests {
         for page in [1, 7, 50, 500] {
             assert_eq!(replay_all(&store, Uuid::nil(), page).await, expected, "page of {page}");
         }
+    }
+
+    /// A store that drops a row from its pages, as one does when a
+    /// notification's post is deleted between its two statements.
+    struct Lossy(Store);
+
+    #[async_trait]
+    impl NotifierStore for Lossy {
+        async fn followees(&self, user: UserId) -> Result<Vec<UserId>, PortError> {
+            self.0.followees(user).await
+        }
+
+        async fn posts_since(&self, user: UserId, since: Uuid, max: i64) -> Result<Vec<Post>, PortError> {
+            self.0.posts_since(user, since, max).await
+        }
+
+        async fn notifications_since(
+            &self,
+            user: UserId,
+            since: Uuid,
+            max: i64,
+        ) -> Result<Vec<Notification>, PortError> {
+            let mut page = self.0.notifications_since(user, since, max).await?;
+            page.retain(|n| n.id != self.0.notifications[4].id);
+            Ok(page)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_short_of_a_dropped_row_does_not_end_the_catch_up() {
+        let lossy = Lossy(store(0, 40));
+        let mut catch_up = CatchUp::new(UserId::from_uuid(Uuid::now_v7()), Uuid::nil()).with_page(5);
+        let mut ids = Vec::new();
+        while let Some(frames) = catch_up.next(&lossy, &PublicUrls::default()).await.unwrap() {
+            ids.extend(frames.iter().map(|frame| frame.id));
+        }
+        assert_eq!(ids.len(), 39, "every notification but the dropped one");
     }
 
     #[tokio::test]

@@ -194,7 +194,9 @@ CREATE TABLE dead_letters (
 -- the receiver takes it or it is dead-lettered; the webhook worker polls the
 -- due ones. A deleted webhook takes its pending jobs with it.
 CREATE TABLE webhook_deliveries (
-    id          INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: an id is never handed out twice, so a worker finishing a
+    -- job whose row was deleted meanwhile cannot touch a newer job.
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     webhook_id  BLOB    NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
     event_id    BLOB    NOT NULL,
     event_type  TEXT    NOT NULL,

@@ -114,7 +114,8 @@ impl std::fmt::Debug for Sqlite {
 /// `sqlite:///var/lib/social.db`), or `None` for any other URL.
 #[must_use]
 pub fn path_of(url: &str) -> Option<&Path> {
-    url.strip_prefix("sqlite://").filter(|path| !path.is_empty()).map(Path::new)
+    // `:memory:` would give every connection a database of its own.
+    url.strip_prefix("sqlite://").filter(|path| !path.is_empty() && !path.starts_with(':')).map(Path::new)
 }
 
 impl Sqlite {
@@ -185,13 +186,29 @@ impl Sqlite {
         task: impl FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
     ) -> Result<R, PortError> {
         let mut writer = self.shared.writer.lock().await;
-        writer.spawn_blocking(move |conn| conn.immediate_transaction(task)).await.map_err(failed(context))
+        writer.spawn_blocking(move |conn| write_guarded(conn, task)).await.map_err(failed(context))
     }
 
     /// Whether the file still answers a trivial query.
     pub async fn is_ready(&self) -> bool {
         self.read("readiness", |conn| conn.batch_execute("SELECT 1")).await.is_ok()
     }
+}
+
+/// Runs `task` in a write transaction. diesel leaves the transaction open
+/// when the task panics; then it is rolled back here, since every later write
+/// would otherwise fail on the one writer (and hold the file's write lock).
+fn write_guarded<R>(
+    conn: &mut SqliteConnection,
+    task: impl FnOnce(&mut SqliteConnection) -> QueryResult<R>,
+) -> QueryResult<R> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.immediate_transaction(task)));
+    outcome.unwrap_or_else(|_| {
+        let rolled_back = <AnsiTransactionManager as TransactionManager<SqliteConnection>>::rollback_transaction(conn);
+        tracing::error!(rolled_back = rolled_back.is_ok(), "a write transaction panicked");
+        Err(diesel::result::Error::QueryBuilderError("the write panicked and was rolled back".into()))
+    })
 }
 
 fn open_writer(url: &str) -> anyhow::Result<SqliteConnection> {
@@ -234,11 +251,37 @@ mod tests {
     use super::*;
     use diesel::RunQueryDsl as _;
 
+    #[tokio::test]
+    async fn a_write_that_panics_is_rolled_back_and_the_writer_goes_on() {
+        let folder = std::env::temp_dir().join(format!("social-sqlite-{}", uuid::Uuid::now_v7()));
+        let db = Sqlite::open(&folder.join("social.db"), 1).await.unwrap();
+        let insert = "INSERT INTO dead_letters (event_id, routing_key, consumer, body, reason, attempts, failed_at) \
+                      VALUES (x'00', 'k', 'c', x'00', 'r', 1, 0)";
+        let failed = db
+            .write("panicking", move |conn| -> QueryResult<()> {
+                conn.batch_execute(insert)?;
+                panic!("a bug in a repository");
+            })
+            .await;
+        assert!(failed.is_err());
+        db.write("after the panic", move |conn| conn.batch_execute(insert)).await.unwrap();
+        let rows: i64 = db
+            .read("counting", |conn| {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT count(*) FROM dead_letters)"))
+                    .get_result(conn)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "the panicking write left nothing behind");
+        std::fs::remove_dir_all(folder).unwrap();
+    }
+
     #[test]
     fn a_sqlite_url_names_a_file() {
         assert_eq!(path_of("sqlite://./data/social.db"), Some(Path::new("./data/social.db")));
         assert_eq!(path_of("sqlite:///var/lib/social.db"), Some(Path::new("/var/lib/social.db")));
         assert_eq!(path_of("sqlite://"), None);
+        assert_eq!(path_of("sqlite://:memory:"), None);
         assert_eq!(path_of("postgres://localhost/social"), None);
     }
 

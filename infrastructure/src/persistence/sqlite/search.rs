@@ -29,11 +29,17 @@ enum Term {
     Or,
 }
 
+/// Terms of a query that count: a longer query is cut here, so that what one
+/// search asks of the index stays bounded (PostgreSQL has no such cut; no
+/// person types 32 words into a search box).
+const MOST_TERMS: usize = 32;
+
 /// The FTS5 `MATCH` expression for `text`, or `None` when it names no word.
 pub(super) fn match_expression(text: &str) -> Option<String> {
     let mut alternatives = Vec::new();
     let mut current = Alternative::default();
-    let terms = terms(text);
+    let mut terms = terms(text);
+    terms.truncate(MOST_TERMS);
     let last = terms.len().saturating_sub(1);
     for (index, term) in terms.into_iter().enumerate() {
         match term {
@@ -112,7 +118,14 @@ fn terms(text: &str) -> Vec<Term> {
 
 #[cfg(test)]
 mod tests {
-    use super::match_expression;
+    use super::{MOST_TERMS, match_expression};
+
+    #[test]
+    fn a_query_counts_its_first_32_terms() {
+        let long = (0..1000).map(|n| format!("w{n}")).collect::<Vec<_>>().join(" ");
+        let expression = match_expression(&long).unwrap();
+        assert_eq!(expression.matches('"').count(), 2 * MOST_TERMS, "{expression}");
+    }
 
     #[test]
     fn words_are_quoted_strings_and_all_required() {
