@@ -21,10 +21,18 @@
 //! `target/release/bench --mode login-flood`, `target/release/bench --mode rest`
 //! PostgreSQL and RabbitMQ come from `DATABASE_SERVER` and `AMQP_URL`
 //! (defaults: the local servers). The scratch database is dropped at the end.
+//!
+//! `--embedded` (fan-out and rest): the same measurements against `social` in
+//! the embedded mode, one process on a SQLite file in a scratch folder (removed
+//! at the end), seeded with the same data (see `bench_seed.rs`). Neither
+//! PostgreSQL nor RabbitMQ is touched, except that the rest mode still runs
+//! pgbench on the local PostgreSQL, if it answers, as a reference ceiling.
 
 mod bench_rest;
+mod bench_seed;
 
 use anyhow::{Context, bail};
+use bench_seed::Seed;
 use clap::Parser;
 use futures::StreamExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
@@ -95,6 +103,32 @@ struct Args {
     /// Concurrent WebSocket handshakes while connecting.
     #[arg(long, default_value_t = 100)]
     connect_concurrency: usize,
+    /// fan-out, rest: measure `social` in the embedded mode (SQLite, in-process
+    /// bus) instead of `api` + `notifier` on PostgreSQL and RabbitMQ.
+    #[arg(long)]
+    embedded: bool,
+}
+
+/// Where the measured services run.
+pub enum Target {
+    /// `api` and `notifier` on a scratch PostgreSQL database and a private exchange.
+    Served { server: String, database_url: String, exchange: String },
+    /// `social` alone, on `bench.db` in a scratch folder.
+    Embedded { folder: PathBuf },
+}
+
+impl Target {
+    fn is_embedded(&self) -> bool {
+        matches!(self, Self::Embedded { .. })
+    }
+
+    /// Writes `seed` straight into the database the services use.
+    async fn write(&self, seed: &Seed) -> anyhow::Result<()> {
+        match self {
+            Self::Served { database_url, .. } => seed.write_postgres(database_url).await,
+            Self::Embedded { folder } => tokio::task::block_in_place(|| seed.write_sqlite(&folder.join("bench.db"))),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -143,7 +177,12 @@ async fn wait_ready(base: &str) -> anyhow::Result<()> {
     bail!("{base} never became ready")
 }
 
-async fn start(database_url: &str, exchange: &str, workers: usize) -> anyhow::Result<Services> {
+/// The api and the notifier, ready: `api` then `notifier` (served), or `social` (embedded).
+async fn start(target: &Target, workers: usize, args: Option<&Args>) -> anyhow::Result<Services> {
+    let (database_url, exchange) = match target {
+        Target::Served { database_url, exchange, .. } => (database_url, exchange),
+        Target::Embedded { folder } => return start_social(folder, workers, args).await,
+    };
     let (api_port, ws_port) = (free_port()?, free_port()?);
     let spawn = |binary: &str| -> anyhow::Result<Child> {
         Ok(Command::new(sibling(binary)?)
@@ -174,34 +213,51 @@ async fn start(database_url: &str, exchange: &str, workers: usize) -> anyhow::Re
     Ok(services)
 }
 
-/// One author and `followers` users following them, written straight to the database.
-async fn seed(database_url: &str, followers: usize) -> anyhow::Result<(String, Vec<String>)> {
-    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    let author = uuid::Uuid::now_v7().to_string();
-    client
-        .execute(
-            "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1::text::uuid, 'bench_author', 'x', now())",
-            &[&author],
-        )
-        .await?;
-    let count = i64::try_from(followers)?;
-    let rows = client
-        .query(
-            "INSERT INTO users (id, username, password_hash, created_at)
-             SELECT gen_random_uuid(), 'bench_f' || n, 'x', now() FROM generate_series(1, $1::bigint) n
-             RETURNING id::text",
-            &[&count],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO follows (id, follower_id, followee_id, created_at)
-             SELECT gen_random_uuid(), id, $1::text::uuid, now() FROM users WHERE username LIKE 'bench_f%'",
-            &[&author],
-        )
-        .await?;
-    Ok((author, rows.iter().map(|r| r.get(0)).collect()))
+/// `social` in the embedded mode on `folder/bench.db` (created and migrated
+/// by it), no AMQP settings, ready on both of its ports. Run in `folder`, so
+/// that no `.env` of the working directory is read.
+async fn start_social(folder: &std::path::Path, workers: usize, args: Option<&Args>) -> anyhow::Result<Services> {
+    let (api_port, ws_port) = (free_port()?, free_port()?);
+    let database = folder.join("bench.db");
+    let database = database.to_str().context("the scratch folder's path is not UTF-8")?;
+    let mut command = Command::new(sibling("social")?);
+    command
+        .current_dir(folder)
+        .env_remove("AMQP_URL")
+        .env_remove("AMQP_EXCHANGE")
+        .env("DATABASE_URL", format!("sqlite://{database}"))
+        .env("JWT_SECRET_KEY", SECRET)
+        .env("SERVER_ADDRESS", "127.0.0.1")
+        .env("SERVER_PORT", api_port.to_string())
+        .env("WEBSOCKET_PORT", ws_port.to_string())
+        .env("NOTIFIER_WORKERS", workers.to_string())
+        .env("POST_DAILY_LIMIT", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    if let Some(args) = args {
+        login_settings(&mut command, args);
+    }
+    let social = command.spawn()?;
+    let pid = social.id();
+    let services = Services {
+        children: vec![social],
+        api: format!("http://127.0.0.1:{api_port}"),
+        notifier: format!("127.0.0.1:{ws_port}"),
+        notifier_pid: pid,
+    };
+    wait_ready(&services.api).await?;
+    wait_ready(&format!("http://{}", services.notifier)).await?;
+    Ok(services)
+}
+
+/// One author and `followers` users following them, written straight to the
+/// database: the author's id and the followers'.
+async fn seed(target: &Target, followers: usize) -> anyhow::Result<(String, Vec<String>)> {
+    let seed = Seed::fan_out(followers);
+    target.write(&seed).await?;
+    let mut ids = seed.user_ids().into_iter();
+    let author = ids.next().context("the seed has no author")?;
+    Ok((author, ids.collect()))
 }
 
 fn token(user: &str) -> anyhow::Result<String> {
@@ -250,20 +306,41 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// The PostgreSQL server (`DATABASE_SERVER`, default the local one).
+fn database_server() -> String {
+    std::env::var("DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let server = std::env::var("DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let stamp = chrono::Utc::now().timestamp_millis();
+    if args.embedded {
+        return embedded(&args, stamp).await;
+    }
+    let server = database_server();
     let database = format!("bench_{stamp}");
     let database_url = format!("{server}/{database}");
     let exchange = format!("bench.{stamp}");
-    let result = run(&args, &server, &database_url, &exchange).await;
+    let target = Target::Served { server: server.clone(), database_url, exchange: exchange.clone() };
+    let result = run(&args, &target).await;
     let (client, connection) = tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")).await?;
     remove_exchange(&exchange).await?;
     result
+}
+
+/// The run against `social` on a SQLite file in a scratch folder, removed at the end.
+async fn embedded(args: &Args, stamp: i64) -> anyhow::Result<()> {
+    if args.mode == Mode::LoginFlood {
+        bail!("--embedded measures --mode fan-out and --mode rest");
+    }
+    let folder = std::env::temp_dir().join(format!("bench_embedded_{stamp}_{}", std::process::id()));
+    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+    let result = run(args, &Target::Embedded { folder: folder.clone() }).await;
+    let removed = std::fs::remove_dir_all(&folder).with_context(|| format!("removing {}", folder.display()));
+    result.and(removed)
 }
 
 /// Removes the run's exchanges and dead-letter queue from RabbitMQ.
@@ -279,17 +356,17 @@ async fn remove_exchange(exchange: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(args: &Args, server: &str, database_url: &str, exchange: &str) -> anyhow::Result<()> {
+async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
     match args.mode {
-        Mode::FanOut => fan_out(args, database_url, exchange).await,
-        Mode::LoginFlood => login_flood(args, database_url, exchange).await,
-        Mode::Rest => bench_rest::rest(args, server, database_url, exchange).await,
+        Mode::FanOut => fan_out(args, target).await,
+        Mode::LoginFlood => login_flood(args, target).await,
+        Mode::Rest => bench_rest::rest(args, target).await,
     }
 }
 
-async fn fan_out(args: &Args, database_url: &str, exchange: &str) -> anyhow::Result<()> {
-    let services = start(database_url, exchange, args.notifier_workers).await?;
-    let (author, followers) = seed(database_url, args.followers).await?;
+async fn fan_out(args: &Args, target: &Target) -> anyhow::Result<()> {
+    let services = start(target, args.notifier_workers, None).await?;
+    let (author, followers) = seed(target, args.followers).await?;
     // The api and notifier read AMQP_URL from the environment the bench was started in.
     let rss_idle = rss_kib(services.notifier_pid)?;
 
@@ -352,8 +429,16 @@ async fn fan_out(args: &Args, database_url: &str, exchange: &str) -> anyhow::Res
     to_last.sort();
 
     let per_connection = rss_connected.saturating_sub(rss_idle) as f64 / args.followers as f64;
+    let process = if target.is_embedded() {
+        println!(
+            "(embedded: `social` on SQLite, in-process bus; api and notifier are one process, whose RSS is shown)"
+        );
+        "social"
+    } else {
+        "notifier"
+    };
     println!(
-        "| followers | posts | rate/s | deliveries | p50 | p99 | max | post -> last delivery (median / max) | connect all | notifier RSS idle -> connected | per connection |"
+        "| followers | posts | rate/s | deliveries | p50 | p99 | max | post -> last delivery (median / max) | connect all | {process} RSS idle -> connected | per connection |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
@@ -377,8 +462,30 @@ async fn fan_out(args: &Args, database_url: &str, exchange: &str) -> anyhow::Res
     Ok(())
 }
 
-/// The api alone, with the flood's settings, and its pid.
-async fn start_api(args: &Args, database_url: &str, exchange: &str) -> anyhow::Result<(Services, u32)> {
+/// The api's throttle and hashing settings given on the command line.
+fn login_settings(command: &mut Command, args: &Args) {
+    if let Some(max) = args.login_max_failures {
+        command.env("LOGIN_MAX_FAILURES", max.to_string());
+    }
+    if let Some(workers) = args.hash_workers {
+        command.env("HASH_WORKERS", workers.to_string());
+    }
+    if let Some(queue) = args.hash_queue {
+        command.env("HASH_QUEUE", queue.to_string());
+    }
+}
+
+/// The api alone, with the flood's settings, and its pid (embedded: `social`,
+/// which serves the notifier too).
+async fn start_api(args: &Args, target: &Target) -> anyhow::Result<(Services, u32)> {
+    let (database_url, exchange) = match target {
+        Target::Served { database_url, exchange, .. } => (database_url, exchange),
+        Target::Embedded { .. } => {
+            let services = start(target, args.notifier_workers, Some(args)).await?;
+            let pid = services.notifier_pid;
+            return Ok((services, pid));
+        }
+    };
     let port = free_port()?;
     let mut command = Command::new(sibling("api")?);
     command
@@ -389,15 +496,7 @@ async fn start_api(args: &Args, database_url: &str, exchange: &str) -> anyhow::R
         .env("SERVER_PORT", port.to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null());
-    if let Some(max) = args.login_max_failures {
-        command.env("LOGIN_MAX_FAILURES", max.to_string());
-    }
-    if let Some(workers) = args.hash_workers {
-        command.env("HASH_WORKERS", workers.to_string());
-    }
-    if let Some(queue) = args.hash_queue {
-        command.env("HASH_QUEUE", queue.to_string());
-    }
+    login_settings(&mut command, args);
     let api = command.spawn()?;
     let pid = api.id();
     let services = Services {
@@ -414,6 +513,8 @@ async fn start_api(args: &Args, database_url: &str, exchange: &str) -> anyhow::R
 struct Reads {
     requests: usize,
     failures: usize,
+    /// Failures per status (0 = no answer).
+    failed: BTreeMap<u16, usize>,
     per_second: f64,
     p50: Duration,
     p99: Duration,
@@ -462,10 +563,10 @@ async fn flood(api: String, flooders: usize, stop: Arc<AtomicBool>) -> anyhow::R
     Ok(total)
 }
 
-async fn login_flood(args: &Args, database_url: &str, exchange: &str) -> anyhow::Result<()> {
-    let (services, pid) = start_api(args, database_url, exchange).await?;
+async fn login_flood(args: &Args, target: &Target) -> anyhow::Result<()> {
+    let (services, pid) = start_api(args, target).await?;
     // The reader is written straight to the database and given a token: reading costs no hash.
-    let (reader, _) = seed(database_url, 0).await?;
+    let (reader, _) = seed(target, 0).await?;
     let token = token(&reader)?;
     let rss_idle = rss_kib(pid)?;
 

@@ -8,15 +8,21 @@
 //! many authors (no single author's lock serializes them), each from
 //! `--connections` connections for `--seconds`, with the CPU time the api and
 //! PostgreSQL spent per request.
+//!
+//! `--embedded`: the same rows against `social` on SQLite (its CPU is the
+//! api's and the database's together); the ceilings are still pgbench's on
+//! the local PostgreSQL, as a reference, when it answers (else no ratio).
 
 use anyhow::{Context, bail};
 use reqwest::{Client, RequestBuilder};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{Args, Reads, percentile, start_api, token};
+use crate::bench_seed::Seed;
+use crate::{Args, Reads, Target, database_server, percentile, start_api, token};
 
 /// What one request of a row is, given a client and the request's number.
 pub type MakeRequest = Arc<dyn Fn(&Client, u64) -> RequestBuilder + Send + Sync>;
@@ -30,7 +36,7 @@ pub async fn load(connections: usize, seconds: u64, make: MakeRequest) -> anyhow
         .map(|connection| {
             let (http, make) = (http.clone(), Arc::clone(&make));
             tokio::spawn(async move {
-                let (mut latencies, mut failures) = (Vec::new(), 0usize);
+                let (mut latencies, mut failed) = (Vec::new(), BTreeMap::<u16, usize>::new());
                 let mut n = connection as u64;
                 while Instant::now() < deadline {
                     let at = Instant::now();
@@ -39,25 +45,30 @@ pub async fn load(connections: usize, seconds: u64, make: MakeRequest) -> anyhow
                             let _ = response.bytes().await;
                             latencies.push(at.elapsed());
                         }
-                        _ => failures += 1,
+                        Ok(response) => *failed.entry(response.status().as_u16()).or_default() += 1,
+                        Err(_) => *failed.entry(0).or_default() += 1,
                     }
                     n += connections as u64;
                 }
-                (latencies, failures)
+                (latencies, failed)
             })
         })
         .collect();
-    let (mut latencies, mut failures) = (Vec::new(), 0);
+    let (mut latencies, mut failed) = (Vec::new(), BTreeMap::new());
     for task in tasks {
-        let (mine, failed) = task.await?;
+        let (mine, statuses) = task.await?;
         latencies.extend(mine);
-        failures += failed;
+        for (status, count) in statuses {
+            *failed.entry(status).or_default() += count;
+        }
     }
+    let failures = failed.values().sum();
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
     Ok(Reads {
         requests: latencies.len(),
         failures,
+        failed,
         per_second: latencies.len() as f64 / elapsed,
         p50: percentile(&latencies, 50.0),
         p99: percentile(&latencies, 99.0),
@@ -123,62 +134,57 @@ fn ceilings(server: &str, seconds: u64) -> anyhow::Result<(f64, f64)> {
     measured
 }
 
-/// `users` users each following the next `follows` of them, each with `posts`
-/// posts (UUIDv7-shaped ids in time order). Answers the user ids and post ids.
-async fn seed(database_url: &str, users: i64, follows: i64, posts: i64) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    let users_created = client
-        .query(
-            "INSERT INTO users (id, username, password_hash, created_at)
-             SELECT gen_random_uuid(), 'bench_u' || n, 'x', now() FROM generate_series(1, $1::bigint) n
-             RETURNING id::text",
-            &[&users],
-        )
-        .await?;
-    let ids: Vec<String> = users_created.iter().map(|r| r.get(0)).collect();
-    client
-        .execute(
-            "WITH u AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n, count(*) OVER () AS total FROM users)
-             INSERT INTO follows (id, follower_id, followee_id, created_at)
-             SELECT gen_random_uuid(), a.id, b.id, now() FROM u a JOIN u b
-               ON b.n <> a.n AND (b.n - a.n + a.total) % a.total <= $1::bigint",
-            &[&follows],
-        )
-        .await?;
-    let rows = client
-        .query(
-            "WITH u AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n, count(*) OVER () AS total FROM users)
-             INSERT INTO posts (id, author_id, content, created_at)
-             SELECT (lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '7'
-                     || substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15))::uuid,
-                    u.id, 'bench post ' || g || ' about things', t
-             FROM generate_series(1, $1::bigint) g
-             JOIN u ON u.n = g % u.total,
-             LATERAL (SELECT now() - interval '30 days' + g * interval '1 second' AS t) at
-             RETURNING id::text",
-            &[&(users * posts)],
-        )
-        .await?;
-    client.batch_execute("ANALYZE").await?;
-    Ok((ids, rows.iter().map(|r| r.get(0)).collect()))
+/// 1,000 users each following the next 20, 100 posts each, written straight
+/// to the database (and, on PostgreSQL, analyzed as autovacuum would soon do).
+/// Answers the user ids and post ids.
+async fn seed(target: &Target) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let seed = Seed::network(1000, 20, 100)?;
+    target.write(&seed).await?;
+    if let Target::Served { database_url, .. } = target {
+        let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        client.batch_execute("ANALYZE").await?;
+    }
+    Ok((seed.user_ids(), seed.post_ids()))
 }
 
 struct Row {
     label: &'static str,
     reads: Reads,
-    ceiling: f64,
+    ceiling: Option<f64>,
     api_cpu_us: f64,
-    postgres_cpu_us: f64,
+    /// `None` when embedded (no PostgreSQL behind the api).
+    postgres_cpu_us: Option<f64>,
 }
 
-pub async fn rest(args: &Args, server: &str, database_url: &str, exchange: &str) -> anyhow::Result<()> {
-    let (services, pid) = start_api(args, database_url, exchange).await?;
-    let (users, posts) = seed(database_url, 1000, 20, 100).await?;
+pub async fn rest(args: &Args, target: &Target) -> anyhow::Result<()> {
+    let (services, pid) = start_api(args, target).await?;
+    let (users, posts) = seed(target).await?;
     let tokens: Arc<Vec<String>> = Arc::new(users.iter().map(|u| token(u)).collect::<anyhow::Result<_>>()?);
     let posts = Arc::new(posts);
     let ticks = ticks_per_second()?;
-    let (select_only, tpc_b) = ceilings(server, args.seconds)?;
+    let (select_only, tpc_b) = match target {
+        Target::Served { server, .. } => {
+            let (select_only, tpc_b) = ceilings(server, args.seconds)?;
+            (Some(select_only), Some(tpc_b))
+        }
+        Target::Embedded { .. } => match ceilings(&database_server(), args.seconds) {
+            Ok((select_only, tpc_b)) => {
+                println!(
+                    "(embedded: `social` on SQLite; the ceilings are pgbench on the local PostgreSQL, \
+                     measured in this run as a reference: the embedded api does not use PostgreSQL)"
+                );
+                (Some(select_only), Some(tpc_b))
+            }
+            Err(e) => {
+                println!(
+                    "(embedded: `social` on SQLite; no PostgreSQL to measure a reference ceiling on ({e:#}): no ratios)"
+                );
+                (None, None)
+            }
+        },
+    };
+    let embedded = target.is_embedded();
 
     let api = Arc::new(services.api.clone());
     let pick = |n: u64, len: usize| (n as usize).wrapping_mul(2_654_435_761) % len;
@@ -211,38 +217,53 @@ pub async fn rest(args: &Args, server: &str, database_url: &str, exchange: &str)
         ("GET /api/v1/users/me", me, select_only),
         ("POST /api/v1/posts, 1,000 authors", write, tpc_b),
     ] {
-        let (api_before, pg_before) = (cpu_seconds(pid, ticks)?, postgres_cpu_seconds(ticks)?);
+        // Embedded, PostgreSQL serves nothing: its CPU is not counted.
+        let postgres = || if embedded { Ok(0.0) } else { postgres_cpu_seconds(ticks) };
+        let (api_before, pg_before) = (cpu_seconds(pid, ticks)?, postgres()?);
         let reads = load(args.connections, args.seconds, make).await?;
-        let (api_after, pg_after) = (cpu_seconds(pid, ticks)?, postgres_cpu_seconds(ticks)?);
+        let (api_after, pg_after) = (cpu_seconds(pid, ticks)?, postgres()?);
         let per_request = |seconds: f64| 1e6 * seconds / reads.requests.max(1) as f64;
         rows.push(Row {
             label,
             ceiling,
             api_cpu_us: per_request(api_after - api_before),
-            postgres_cpu_us: per_request(pg_after - pg_before),
+            postgres_cpu_us: (!embedded).then(|| per_request(pg_after - pg_before)),
             reads,
         });
     }
+    let api = if embedded { "social (api + SQLite) CPU per request" } else { "api CPU per request" };
+    let same_run = if embedded { "reference ceiling (local PostgreSQL), same run" } else { "ceiling, same run" };
     println!(
-        "| path ({} connections, {} s) | req/s | p50 | p99 | ceiling, same run | ratio | api CPU per request | PostgreSQL CPU per request | failures |",
+        "| path ({} connections, {} s) | req/s | p50 | p99 | {same_run} | ratio | {api} | PostgreSQL CPU per request | failures |",
         args.connections, args.seconds
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    for row in rows {
-        let ceiling = if row.label.starts_with("POST") { "pgbench TPC-B" } else { "pgbench -S" };
+    for row in &rows {
+        let name = if row.label.starts_with("POST") { "pgbench TPC-B" } else { "pgbench -S" };
+        let (ceiling, ratio) = match row.ceiling {
+            Some(tps) => {
+                (format!("{name} {tps:.0} TPS"), format!("{:.0} %", 100.0 * row.reads.per_second / tps.max(1e-9)))
+            }
+            None => ("—".to_owned(), "—".to_owned()),
+        };
+        let postgres_cpu = row.postgres_cpu_us.map_or_else(|| "— (none used)".to_owned(), |us| format!("{us:.0} µs"));
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {ceiling} {:.0} TPS | {:.0} % | {:.0} µs | {:.0} µs | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {ceiling} | {ratio} | {:.0} µs | {postgres_cpu} | {} |",
             row.label,
             row.reads.per_second,
             ms(row.reads.p50),
             ms(row.reads.p99),
-            row.ceiling,
-            100.0 * row.reads.per_second / row.ceiling.max(1e-9),
             row.api_cpu_us,
-            row.postgres_cpu_us,
             row.reads.failures,
         );
+    }
+    for row in &rows {
+        if row.reads.failures > 0 {
+            let statuses =
+                row.reads.failed.iter().map(|(status, count)| format!("{status}: {count}")).collect::<Vec<_>>();
+            println!("({} failures by status, 0 = no answer: {})", row.label, statuses.join(", "));
+        }
     }
     drop(services);
     Ok(())
