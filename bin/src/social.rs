@@ -17,8 +17,10 @@ async fn main() -> ExitCode {
     let Some(config) = boot::configure(Some(KEY_FILE)) else { return ExitCode::FAILURE };
     let build = async {
         let core = build_core(&config).await?;
-        let api = Application::start(core.clone(), config.clone()).await?;
-        let notifier = NotifierApp::start(core, config).await?;
+        // The notifier first: its consumer is bound before the api's relay
+        // publishes what the outbox holds.
+        let notifier = NotifierApp::start(core.clone(), config.clone()).await?;
+        let api = Application::start(core, config).await?;
         anyhow::Ok((api, notifier))
     };
     let (api, notifier) = match boot::start(&mut shutdown, build).await {

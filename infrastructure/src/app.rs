@@ -70,6 +70,27 @@ impl Core {
         }
     }
 
+    /// How many consumers the in-process bus has bound (0 when served).
+    #[must_use]
+    pub fn consumers(&self) -> usize {
+        match &self.family {
+            Family::Served { .. } => 0,
+            Family::Embedded { bus, .. } => bus.subscribers(),
+        }
+    }
+
+    /// Waits until a consumer spawned after [`Core::consumers`] answered
+    /// `before` is bound: it binds on its task's first poll, and the in-process
+    /// bus, like an exchange with no queue, routes an event nobody is bound to
+    /// nowhere. Served, RabbitMQ's durable queues keep events meanwhile.
+    pub async fn bound(&self, before: usize) {
+        if let Family::Embedded { bus, .. } = &self.family {
+            while bus.subscribers() <= before {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
     /// What `/health/ready` checks.
     #[must_use]
     pub fn readiness(&self) -> Readiness {
@@ -207,8 +228,8 @@ async fn spawn_background(core: &Core, config: &Config) -> anyhow::Result<()> {
             spawn_revocation_listener(Arc::clone(&bus), core.revocations.clone(), "api revocations");
             Relay::postgres(database_url.clone(), bus, wake, poll)
         }
-        Family::Embedded { db, bus: in_process } => {
-            let bound = in_process.subscribers();
+        Family::Embedded { db, .. } => {
+            let consumers = core.consumers();
             EmbeddedPipeline::new(
                 db.clone(),
                 Arc::clone(&bus),
@@ -217,10 +238,7 @@ async fn spawn_background(core: &Core, config: &Config) -> anyhow::Result<()> {
                 limits,
             )?
             .spawn();
-            // The consumer binds on its task's first poll: let it run first.
-            while in_process.subscribers() == bound {
-                tokio::task::yield_now().await;
-            }
+            core.bound(consumers).await;
             Relay::sqlite(db.clone(), bus, wake, poll)
         }
     };

@@ -139,14 +139,14 @@ impl NotifierApp {
         let hub = Arc::new(Hub::default());
         let (bus, readiness) = (core.bus(), core.readiness());
         let notifier = Arc::new(Notifier {
-            module: core.module,
+            module: Arc::clone(&core.module),
             store: match &core.family {
                 Family::Served { pool, .. } => Arc::new(PgNotifierStore::new(pool.clone())),
                 Family::Embedded { db, .. } => Arc::new(SqliteNotifierStore::new(db.clone())),
             },
             hub: Arc::clone(&hub),
             urls: public_urls(&config),
-            revocations: core.revocations,
+            revocations: core.revocations.clone(),
             seen: seen::Seen::default(),
         });
         let consumer = Arc::clone(&notifier);
@@ -154,11 +154,13 @@ impl NotifierApp {
         // from reporting healthy queues as full: after 128 polls in one task,
         // tokio answers "full" for empty queues.
         let consuming = Arc::clone(&bus);
+        let consumers = core.consumers();
         tokio::spawn(tokio::task::unconstrained(async move {
             consuming
                 .consume("notifier", &BINDINGS, PREFETCH, sync_handler(move |message| consumer.handle(message)))
                 .await;
         }));
+        core.bound(consumers).await;
         let listener = TcpListener::bind((config.server_address, config.websocket_port))
             .with_context(|| format!("binding {}:{}", config.server_address, config.websocket_port))?;
         let port = listener.local_addr()?.port();
