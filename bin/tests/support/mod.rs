@@ -31,19 +31,8 @@ impl Scratch {
 
     /// A command for `binary` on this database, exchange and free ports.
     pub fn command(&self, binary: &str) -> (Command, u16, u16) {
-        let (api, ws) = (free_port(), free_port());
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("DATABASE_URL", self.url())
-            .env("AMQP_EXCHANGE", self.exchange())
-            .env("SERVER_ADDRESS", "127.0.0.1")
-            .env("SERVER_PORT", api.to_string())
-            .env("WEBSOCKET_PORT", ws.to_string())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        let (mut command, api, ws) = bare_command(binary);
+        command.env("DATABASE_URL", self.url()).env("AMQP_EXCHANGE", self.exchange()).env("RUST_LOG", "warn");
         if let Ok(amqp) = std::env::var("TEST_AMQP_URL") {
             command.env("AMQP_URL", amqp);
         }
@@ -92,6 +81,22 @@ pub async fn remove_exchange(exchange: &str) -> Result<(), lapin::Error> {
         channel.exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default()).await?;
     }
     connection.close(200, "done".into()).await
+}
+
+/// `binary` with no environment but `PATH`, on free loopback ports (api,
+/// notifier), its output discarded.
+fn bare_command(binary: &str) -> (Command, u16, u16) {
+    let (api, ws) = (free_port(), free_port());
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("SERVER_ADDRESS", "127.0.0.1")
+        .env("SERVER_PORT", api.to_string())
+        .env("WEBSOCKET_PORT", ws.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    (command, api, ws)
 }
 
 pub fn free_port() -> u16 {
@@ -174,18 +179,8 @@ impl Home {
 
     /// A command for `binary` in this folder, on free loopback ports.
     pub fn command(&self, binary: &str) -> (Command, u16, u16) {
-        let (api, ws) = (free_port(), free_port());
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("SERVER_ADDRESS", "127.0.0.1")
-            .env("SERVER_PORT", api.to_string())
-            .env("WEBSOCKET_PORT", ws.to_string())
-            .env("RUST_LOG", "info")
-            .current_dir(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        let (mut command, api, ws) = bare_command(binary);
+        command.env("RUST_LOG", "info").current_dir(&self.dir);
         (command, api, ws)
     }
 
