@@ -78,6 +78,15 @@ struct Args {
     /// rest: connections per measured path.
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// rest: only the rows whose path contains one of these (e.g. `timeline,POST`);
+    /// all rows when absent. Handy when profiling one path.
+    #[arg(long, value_delimiter = ',')]
+    paths: Vec<String>,
+    /// rest: record a system-wide `perf` profile of each measured row into this
+    /// folder (`<row>.data`, cpu-clock samples with call graphs; read it with
+    /// `perf report -i` or fold it into a flame graph with inferno).
+    #[arg(long)]
+    perf: Option<PathBuf>,
     /// login-flood: LOGIN_MAX_FAILURES of the api (a huge value takes the
     /// throttle out of the way, so that every login reaches the hashing pool).
     #[arg(long)]

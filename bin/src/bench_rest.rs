@@ -75,6 +75,27 @@ pub async fn load(connections: usize, seconds: u64, make: MakeRequest) -> anyhow
     })
 }
 
+/// Starts `perf record` on every CPU for `seconds`, into `<folder>/<label as a file name>.data`.
+fn profile(folder: &std::path::Path, label: &str, seconds: u64) -> anyhow::Result<std::process::Child> {
+    std::fs::create_dir_all(folder)?;
+    let name: String = label
+        .split(',')
+        .next()
+        .unwrap_or(label)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    let output = folder.join(format!("{}.data", name.trim_matches('-')));
+    Command::new("perf")
+        .args(["record", "-a", "-g", "-e", "cpu-clock", "-F", "997", "-o"])
+        .arg(&output)
+        .args(["--", "sleep", &seconds.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting perf (Debian's linux-perf)")
+}
+
 /// CPU seconds (user + system) spent so far by `pid`.
 fn cpu_seconds(pid: u32, ticks_per_second: f64) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -217,10 +238,17 @@ pub async fn rest(args: &Args, target: &Target) -> anyhow::Result<()> {
         ("GET /api/v1/users/me", me, select_only),
         ("POST /api/v1/posts, 1,000 authors", write, tpc_b),
     ] {
+        if !args.paths.is_empty() && !args.paths.iter().any(|wanted| label.contains(wanted.as_str())) {
+            continue;
+        }
         // Embedded, PostgreSQL serves nothing: its CPU is not counted.
         let postgres = || if embedded { Ok(0.0) } else { postgres_cpu_seconds(ticks) };
         let (api_before, pg_before) = (cpu_seconds(pid, ticks)?, postgres()?);
+        let profiler = args.perf.as_deref().map(|folder| profile(folder, label, args.seconds)).transpose()?;
         let reads = load(args.connections, args.seconds, make).await?;
+        if let Some(mut profiler) = profiler {
+            profiler.wait()?;
+        }
         let (api_after, pg_after) = (cpu_seconds(pid, ticks)?, postgres()?);
         let per_request = |seconds: f64| 1e6 * seconds / reads.requests.max(1) as f64;
         rows.push(Row {

@@ -47,6 +47,35 @@ impl StoredUser {
     }
 }
 
+/// The public fields of a post's author as a backend reads them, before validation.
+pub(crate) struct StoredAuthor {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub avatar: Option<String>,
+}
+
+impl StoredAuthor {
+    /// The domain author; a stored value the domain rejects is a storage fault.
+    pub(crate) fn into_author(self) -> Result<Author, PortError> {
+        self.parse().map_err(PortError::Unknown)
+    }
+
+    fn parse(self) -> anyhow::Result<Author> {
+        Ok(Author {
+            id: UserId::from_uuid(self.id),
+            username: Username::new(&self.username).context("stored username")?,
+            display_name: self
+                .display_name
+                .as_deref()
+                .map(DisplayName::new)
+                .transpose()
+                .context("stored display name")?,
+            avatar: self.avatar,
+        })
+    }
+}
+
 /// The public face of `user` on posts and notifications.
 pub(crate) fn author_of(user: &User) -> Author {
     Author {

@@ -7,14 +7,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::sql_types::Uuid as SqlUuid;
-use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
+use diesel::{
+    ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable,
+    SelectableHelper,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::{Notification, UserId};
 use shaku::Component;
 use uuid::Uuid;
 
-use super::posts::posts_by_id;
-use super::schema::{notification_markers, notifications, users};
+use super::posts::{PostRow, to_posts};
+use super::schema::{notification_markers, notifications, post_details, users};
 use super::users::{UserRow, to_user};
 use super::{PgPool, checkout, failed};
 use crate::persistence::count;
@@ -56,16 +59,52 @@ async fn read_marker(conn: &mut AsyncPgConnection, user: UserId) -> Result<Uuid,
     Ok(marker.unwrap_or(Uuid::nil()))
 }
 
-/// Turns (notification, actor) rows into notifications with their posts and
-/// read flags; two queries whatever the number of rows.
+/// Notifications joined to their actor and, for a mention, the post (one statement).
+#[allow(clippy::type_complexity)]
+pub(super) fn with_actor_and_post() -> diesel::dsl::LeftJoin<
+    diesel::dsl::InnerJoinOn<notifications::table, users::table, diesel::dsl::Eq<users::id, notifications::actor_id>>,
+    diesel::dsl::On<
+        post_details::table,
+        diesel::dsl::Eq<diesel::dsl::Nullable<post_details::id>, notifications::post_id>,
+    >,
+> {
+    notifications::table
+        .inner_join(users::table.on(users::id.eq(notifications::actor_id)))
+        .left_join(post_details::table.on(post_details::id.nullable().eq(notifications::post_id)))
+}
+
+/// A notification with its actor and, for a mention, its post.
+pub(super) type Listed = (NotificationRow, UserRow, Option<PostRow>);
+
+/// What a notification list selects: [`Listed`], newest or oldest first as the caller orders.
+pub(super) type Selection = (
+    diesel::dsl::AsSelect<NotificationRow, diesel::pg::Pg>,
+    diesel::dsl::AsSelect<UserRow, diesel::pg::Pg>,
+    diesel::dsl::AsSelect<Option<PostRow>, diesel::pg::Pg>,
+);
+
+/// The selection of [`Listed`] rows.
+pub(super) fn selection() -> Selection {
+    (NotificationRow::as_select(), UserRow::as_select(), Option::<PostRow>::as_select())
+}
+
+/// Turns listed rows into notifications with their read flags; one more query
+/// (the read marker) whatever the number of rows.
 pub(super) async fn hydrate(
     conn: &mut AsyncPgConnection,
     recipient: UserId,
-    rows: Vec<(NotificationRow, UserRow)>,
+    rows: Vec<Listed>,
 ) -> Result<Vec<Notification>, PortError> {
     let marker = read_marker(conn, recipient).await?;
-    let post_ids: Vec<Uuid> = rows.iter().filter_map(|(n, _)| n.post_id).collect();
-    let posts = posts_by_id(conn, &post_ids).await?;
+    let mut posts = Vec::new();
+    let rows: Vec<(NotificationRow, UserRow)> = rows
+        .into_iter()
+        .map(|(notification, actor, post)| {
+            posts.extend(post);
+            (notification, actor)
+        })
+        .collect();
+    let posts = to_posts(posts)?;
     let rows = rows
         .into_iter()
         .map(|(row, actor)| {
@@ -86,20 +125,17 @@ pub(super) async fn hydrate(
 impl NotificationRepository for PgNotificationRepository {
     async fn list(&self, recipient: UserId, page: PageRequest) -> Result<Page<Notification>, PortError> {
         let mut conn = checkout(&self.pool).await?;
-        let mut query = notifications::table
-            .inner_join(users::table.on(users::id.eq(notifications::actor_id)))
-            .filter(notifications::recipient_id.eq(recipient.as_uuid()))
-            .into_boxed();
+        let mut query = with_actor_and_post().filter(notifications::recipient_id.eq(recipient.as_uuid())).into_boxed();
         if let Some(before) = page.before {
             query = query.filter(notifications::id.lt(before));
         }
         if let Some(since) = page.since {
             query = query.filter(notifications::id.gt(since));
         }
-        let rows: Vec<(NotificationRow, UserRow)> = query
+        let rows: Vec<Listed> = query
             .order(notifications::id.desc())
             .limit(i64::from(page.limit) + 1)
-            .select((NotificationRow::as_select(), UserRow::as_select()))
+            .select(selection())
             .load(&mut conn)
             .await
             .map_err(failed("listing notifications"))?;

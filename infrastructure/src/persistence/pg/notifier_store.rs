@@ -3,15 +3,14 @@
 
 use application::PortError;
 use async_trait::async_trait;
-use diesel::{ExpressionMethods, JoinOnDsl, QueryDsl, SelectableHelper};
+use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 use domain::{Notification, Post, UserId};
 use uuid::Uuid;
 
-use super::notifications::{NotificationRow, hydrate as hydrate_notifications};
-use super::posts::{PostRow, hydrate as hydrate_posts};
-use super::schema::{follows, notifications, posts, users};
-use super::users::UserRow;
+use super::notifications::{Listed, hydrate as hydrate_notifications, selection, with_actor_and_post};
+use super::posts::{PostRow, to_posts};
+use super::schema::{follows, notifications, post_details};
 use super::{PgPool, checkout, failed};
 use crate::notifier::NotifierStore;
 
@@ -43,28 +42,26 @@ impl NotifierStore for PgNotifierStore {
     async fn posts_since(&self, user: UserId, since: Uuid, max: i64) -> Result<Vec<Post>, PortError> {
         let mut conn = checkout(&self.pool).await?;
         let followees = follows::table.filter(follows::follower_id.eq(*user.as_uuid())).select(follows::followee_id);
-        let rows: Vec<(PostRow, UserRow)> = posts::table
-            .inner_join(users::table)
-            .filter(posts::author_id.eq_any(followees))
-            .filter(posts::id.gt(since))
-            .order(posts::id.asc())
+        let rows: Vec<PostRow> = post_details::table
+            .filter(post_details::author_id.eq_any(followees))
+            .filter(post_details::id.gt(since))
+            .order(post_details::id.asc())
             .limit(max)
-            .select((PostRow::as_select(), UserRow::as_select()))
+            .select(PostRow::as_select())
             .load(&mut conn)
             .await
             .map_err(failed("loading missed posts"))?;
-        hydrate_posts(&mut conn, rows).await
+        to_posts(rows)
     }
 
     async fn notifications_since(&self, user: UserId, since: Uuid, max: i64) -> Result<Vec<Notification>, PortError> {
         let mut conn = checkout(&self.pool).await?;
-        let rows: Vec<(NotificationRow, UserRow)> = notifications::table
-            .inner_join(users::table.on(users::id.eq(notifications::actor_id)))
+        let rows: Vec<Listed> = with_actor_and_post()
             .filter(notifications::recipient_id.eq(user.as_uuid()))
             .filter(notifications::id.gt(since))
             .order(notifications::id.asc())
             .limit(max)
-            .select((NotificationRow::as_select(), UserRow::as_select()))
+            .select(selection())
             .load(&mut conn)
             .await
             .map_err(failed("loading missed notifications"))?;

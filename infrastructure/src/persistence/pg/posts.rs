@@ -18,11 +18,10 @@ use shaku::Component;
 use uuid::Uuid;
 
 use super::outbox::Outbox;
-use super::schema::{follows, idempotency_keys, notifications, post_mentions, posts, users};
-use super::users::{UserRow, to_user};
+use super::schema::{follows, idempotency_keys, notifications, post_details, post_mentions, posts};
 use super::{PgPool, checkout, failed};
 use crate::persistence::rows::{SEARCH_WINDOW, StoredMention, StoredPost, assemble_posts, notification_post_id};
-use crate::persistence::users::author_of;
+use crate::persistence::users::StoredAuthor;
 
 #[derive(Component)]
 #[shaku(interface = crate::di::PostRepositoryPort)]
@@ -38,12 +37,57 @@ impl PgPostRepository {
     }
 }
 
+/// A row of the `post_details` view: a post with its author and mentions.
 #[derive(Queryable, Selectable)]
-#[diesel(table_name = posts, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = post_details, check_for_backend(diesel::pg::Pg))]
 pub(super) struct PostRow {
     id: Uuid,
     content: String,
     created_at: DateTime<Utc>,
+    author_id: Uuid,
+    author_username: String,
+    author_display_name: Option<String>,
+    author_avatar: Option<String>,
+    mention_ids: Vec<Uuid>,
+    mention_names: Vec<String>,
+}
+
+impl PostRow {
+    fn into_stored(self) -> (StoredPost, StoredAuthor, Vec<StoredMention>) {
+        let mentions =
+            self.mention_ids.into_iter().zip(self.mention_names).map(|(id, name)| (self.id, id, name)).collect();
+        let author = StoredAuthor {
+            id: self.author_id,
+            username: self.author_username,
+            display_name: self.author_display_name,
+            avatar: self.author_avatar,
+        };
+        (StoredPost { id: self.id, content: self.content, created_at: self.created_at }, author, mentions)
+    }
+}
+
+/// Posts from `post_details` rows, in their order.
+pub(super) fn to_posts(rows: Vec<PostRow>) -> Result<Vec<Post>, PortError> {
+    let mut mentions = Vec::new();
+    let mut posts = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (post, author, mentioned) = row.into_stored();
+        mentions.extend(mentioned);
+        posts.push((post, author.into_author()?));
+    }
+    assemble_posts(posts, &mentions)
+}
+
+/// One post by id, through the primary keys (an equality, so one plan fits every id).
+pub(super) async fn post_by_id(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Post>, PortError> {
+    let row = post_details::table
+        .find(id)
+        .select(PostRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+        .map_err(failed("loading a post"))?;
+    Ok(to_posts(row.into_iter().collect())?.pop())
 }
 
 /// A stable 64-bit advisory-lock key per user (the random half of the UUIDv7).
@@ -52,45 +96,6 @@ fn lock_key(user: UserId) -> i64 {
     let mut low = [0u8; 8];
     low.copy_from_slice(&bytes[8..]);
     i64::from_be_bytes(low)
-}
-
-/// Turns (post, author) rows into posts, loading every mention in one query.
-pub(super) async fn hydrate(
-    conn: &mut AsyncPgConnection,
-    rows: Vec<(PostRow, UserRow)>,
-) -> Result<Vec<Post>, PortError> {
-    let ids: Vec<Uuid> = rows.iter().map(|(p, _)| p.id).collect();
-    let mentions: Vec<StoredMention> = if ids.is_empty() {
-        Vec::new()
-    } else {
-        post_mentions::table
-            .inner_join(users::table)
-            .filter(post_mentions::post_id.eq_any(&ids))
-            .select((post_mentions::post_id, users::id, users::username))
-            .load(conn)
-            .await
-            .map_err(failed("loading mentions"))?
-    };
-    let rows = rows
-        .into_iter()
-        .map(|(post, author)| {
-            let post = StoredPost { id: post.id, content: post.content, created_at: post.created_at };
-            Ok((post, author_of(&to_user(author)?)))
-        })
-        .collect::<Result<_, PortError>>()?;
-    assemble_posts(rows, &mentions)
-}
-
-/// Loads posts by id, in no particular order.
-pub(super) async fn posts_by_id(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Post>, PortError> {
-    let rows = posts::table
-        .inner_join(users::table)
-        .filter(posts::id.eq_any(ids))
-        .select((PostRow::as_select(), UserRow::as_select()))
-        .load(conn)
-        .await
-        .map_err(failed("loading posts"))?;
-    hydrate(conn, rows).await
 }
 
 enum Written {
@@ -239,7 +244,7 @@ impl PostRepository for PgPostRepository {
             }
             Written::QuotaExceeded => Ok(CreatePostOutcome::QuotaExceeded),
             Written::Replayed(first) => {
-                let post = posts_by_id(&mut conn, &[first]).await?.pop();
+                let post = post_by_id(&mut conn, first).await?;
                 post.map(CreatePostOutcome::Replayed)
                     .ok_or_else(|| PortError::Unknown(anyhow::anyhow!("idempotency key points to a missing post")))
             }
@@ -248,7 +253,7 @@ impl PostRepository for PgPostRepository {
 
     async fn find(&self, id: PostId) -> Result<Option<Post>, PortError> {
         let mut conn = checkout(&self.pool).await?;
-        Ok(posts_by_id(&mut conn, &[*id.as_uuid()]).await?.pop())
+        post_by_id(&mut conn, *id.as_uuid()).await
     }
 
     #[tracing::instrument(skip_all, fields(post_id = %id))]
@@ -277,47 +282,45 @@ impl PostRepository for PgPostRepository {
             _ => listed(query, page, i64::from(page.limit) + 1).load(&mut conn).await,
         }
         .map_err(failed("listing posts"))?;
-        let posts = hydrate(&mut conn, rows).await?;
+        let posts = to_posts(rows)?;
         Ok(Page::from_rows(posts, page.limit, |p| *p.id.as_uuid()))
     }
 }
 
 type Listed<'a> = diesel::dsl::IntoBoxed<
     'a,
-    diesel::dsl::Select<
-        diesel::dsl::InnerJoin<posts::table, users::table>,
-        (diesel::dsl::AsSelect<PostRow, diesel::pg::Pg>, diesel::dsl::AsSelect<UserRow, diesel::pg::Pg>),
-    >,
+    diesel::dsl::Select<post_details::table, diesel::dsl::AsSelect<PostRow, diesel::pg::Pg>>,
     diesel::pg::Pg,
 >;
 
 /// The posts of `query` in the cursor range of `page`, newest first, with their authors.
 fn listed<'a>(query: &'a PostQuery, page: PageRequest, limit: i64) -> Listed<'a> {
-    let mut select =
-        posts::table.inner_join(users::table).select((PostRow::as_select(), UserRow::as_select())).into_boxed();
+    let mut select = post_details::table.select(PostRow::as_select()).into_boxed();
     select = match query.scope {
         PostScope::Everyone => select,
-        PostScope::Author(author) => select.filter(posts::author_id.eq(*author.as_uuid())),
+        PostScope::Author(author) => select.filter(post_details::author_id.eq(*author.as_uuid())),
         PostScope::Timeline(reader) => {
             let followees =
                 follows::table.filter(follows::follower_id.eq(*reader.as_uuid())).select(follows::followee_id);
-            select.filter(posts::author_id.eq(*reader.as_uuid()).or(posts::author_id.eq_any(followees)))
+            select.filter(post_details::author_id.eq(*reader.as_uuid()).or(post_details::author_id.eq_any(followees)))
         }
     };
     if let Some(text) = &query.text {
         // websearch_to_tsquery accepts any string: quotes, operators and
         // punctuation are parsed as search syntax or dropped, never as SQL.
         select = select.filter(
-            sql::<Bool>("posts.search @@ websearch_to_tsquery('simple', ").bind::<Text, _>(text.clone()).sql(")"),
+            sql::<Bool>("post_details.search @@ websearch_to_tsquery('simple', ")
+                .bind::<Text, _>(text.clone())
+                .sql(")"),
         );
     }
     if let Some(before) = page.before {
-        select = select.filter(posts::id.lt(before));
+        select = select.filter(post_details::id.lt(before));
     }
     if let Some(since) = page.since {
-        select = select.filter(posts::id.gt(since));
+        select = select.filter(post_details::id.gt(since));
     }
-    select.order(posts::id.desc()).limit(limit)
+    select.order(post_details::id.desc()).limit(limit)
 }
 
 /// A global search, newest first, with work bounded whatever the word.
@@ -334,7 +337,7 @@ async fn search_everyone(
     conn: &mut AsyncPgConnection,
     text: &str,
     page: PageRequest,
-) -> diesel::QueryResult<Vec<(PostRow, UserRow)>> {
+) -> diesel::QueryResult<Vec<PostRow>> {
     let wanted = i64::from(page.limit) + 1;
     let query = PostQuery { scope: PostScope::Everyone, text: Some(text.to_owned()) };
     let mut window = posts::table.select(posts::id).order(posts::id.desc()).offset(SEARCH_WINDOW - 1).into_boxed();
@@ -346,7 +349,7 @@ async fn search_everyone(
     }
     let floor: Option<Uuid> = window.first(conn).await.optional()?;
     let recent = match floor {
-        Some(floor) => listed(&query, page, wanted).filter(posts::id.ge(floor)),
+        Some(floor) => listed(&query, page, wanted).filter(post_details::id.ge(floor)),
         None => listed(&query, page, wanted),
     };
     let mut rows = recent.load(conn).await?;
@@ -356,12 +359,13 @@ async fn search_everyone(
         return Ok(rows);
     }
     let older = PageRequest { before: Some(floor), ..page };
-    let candidates =
-        sql::<Bool>("posts.id = ANY(ARRAY(SELECT p.id FROM posts p WHERE p.search @@ websearch_to_tsquery('simple', ")
-            .bind::<Text, _>(text.to_owned())
-            .sql(") AND p.id < ")
-            .bind::<diesel::sql_types::Uuid, _>(floor)
-            .sql("))");
+    let candidates = sql::<Bool>(
+        "post_details.id = ANY(ARRAY(SELECT p.id FROM posts p WHERE p.search @@ websearch_to_tsquery('simple', ",
+    )
+    .bind::<Text, _>(text.to_owned())
+    .sql(") AND p.id < ")
+    .bind::<diesel::sql_types::Uuid, _>(floor)
+    .sql("))");
     rows.extend(listed(&query, older, missing).filter(candidates).load(conn).await?);
     Ok(rows)
 }

@@ -119,6 +119,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// A view (migration `post_details`): a post with its author and mentions.
+    post_details (id) {
+        id -> Uuid,
+        content -> Text,
+        created_at -> Timestamptz,
+        author_id -> Uuid,
+        author_username -> Text,
+        author_display_name -> Nullable<Text>,
+        author_avatar -> Nullable<Text>,
+        mention_ids -> Array<Uuid>,
+        mention_names -> Array<Text>,
+    }
+}
+
 diesel::joinable!(posts -> users (author_id));
 diesel::joinable!(post_mentions -> users (user_id));
 diesel::joinable!(post_mentions -> posts (post_id));
@@ -126,6 +141,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     refresh_tokens,
     posts,
+    post_details,
     post_mentions,
     follows,
     notifications,

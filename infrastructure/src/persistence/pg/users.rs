@@ -8,7 +8,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{
     AsChangeset, ExpressionMethods, Insertable, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
 };
-use diesel::{TextExpressionMethods, declare_sql_function};
+use diesel::sql_types::Text;
+use diesel::{IntoSql, TextExpressionMethods, declare_sql_function};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::{Author, Bio, DisplayName, Email, Role, User, UserId, Username};
 use shaku::Component;
@@ -22,6 +23,21 @@ use crate::persistence::users::{StoredUser, author_of, in_named_order, like_pref
 #[declare_sql_function]
 extern "SQL" {
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+// The byte-wise comparisons of `text_pattern_ops`, the class of the username
+// prefix index: a range over them uses the index in a plan made without the
+// prefix's value (the pool's connections plan prepared statements once), where
+// `LIKE $1` could not.
+diesel::infix_operator!(PatternAtLeast, " ~>=~ ", backend: diesel::pg::Pg);
+diesel::infix_operator!(PatternBelow, " ~<~ ", backend: diesel::pg::Pg);
+
+/// Every lower-cased username starting with `prefix` lies in `[prefix, prefix + U+10FFFF)`
+/// byte-wise (usernames are ASCII letters, digits and `_`: see `domain::Username`).
+fn prefix_range(prefix: &str) -> (String, String) {
+    let low = prefix.to_lowercase();
+    let high = format!("{low}{}", char::MAX);
+    (low, high)
 }
 
 /// Users in the `users` table.
@@ -301,7 +317,11 @@ impl UserRepository for PgUserRepository {
         let filtered = || {
             let mut query = users::table.into_boxed();
             if let Some(prefix) = prefix {
-                query = query.filter(lower(users::username).like(like_prefix(prefix)));
+                let (low, high) = prefix_range(prefix);
+                query = query
+                    .filter(PatternAtLeast::new(lower(users::username), low.into_sql::<Text>()))
+                    .filter(PatternBelow::new(lower(users::username), high.into_sql::<Text>()))
+                    .filter(lower(users::username).like(like_prefix(prefix)));
             }
             query
         };
