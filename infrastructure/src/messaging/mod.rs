@@ -7,14 +7,16 @@ mod bus;
 mod consumer;
 pub mod memory;
 mod publisher;
+mod queues;
 pub mod relay;
 
 pub use bus::{EventBus, Handler, Message, Outgoing, sync_handler};
-pub use consumer::{Handled, MAX_ATTEMPTS};
+pub use consumer::{Handled, MAX_ATTEMPTS, QUEUE_EXPIRES_MS};
 pub use memory::InProcessBus;
+pub use queues::QueueType;
 pub use relay::{Backlog, Leading, OutboxSource, Pending, Relay};
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -33,6 +35,8 @@ pub struct Broker {
     /// The node to try first.
     current: Arc<AtomicUsize>,
     exchange: String,
+    /// The kind of the durable queues declared here.
+    queue_type: QueueType,
     /// Whether the last connection attempt of this process succeeded and is still up.
     up: Arc<AtomicBool>,
     /// Every connection this process holds open, so that shutting down can
@@ -74,11 +78,14 @@ pub fn node_urls(urls: &str) -> impl Iterator<Item = &str> {
 const CLOSE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Broker {
-    /// `urls`: one AMQP URL, or the URLs of a cluster's nodes separated by commas.
+    /// `urls`: one AMQP URL, or the URLs of a cluster's nodes separated by
+    /// commas. Queues are quorum queues for a cluster, classic for one node
+    /// ([`QueueType::for_nodes`]) unless [`Broker::with_queue_type`] says otherwise.
     #[must_use]
     pub fn new(urls: SecretString, exchange: &str) -> Self {
         let nodes: Vec<SecretString> = node_urls(urls.expose_secret()).map(SecretString::from).collect();
         Self {
+            queue_type: QueueType::for_nodes(nodes.len()),
             nodes: nodes.into(),
             current: Arc::default(),
             exchange: exchange.to_owned(),
@@ -114,6 +121,17 @@ impl Broker {
         }
         // No failure means no node at all: the configuration refuses that.
         Err(failure.unwrap_or_else(|| lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed).into()))
+    }
+
+    /// The same broker declaring its queues as `kind` (`AMQP_QUEUE_TYPE`).
+    #[must_use]
+    pub fn with_queue_type(self, kind: QueueType) -> Self {
+        Self { queue_type: kind, ..self }
+    }
+
+    #[must_use]
+    pub const fn queue_type(&self) -> QueueType {
+        self.queue_type
     }
 
     #[must_use]
@@ -189,20 +207,21 @@ impl Broker {
     async fn try_connect(&self) -> lapin::Result<(Connection, Channel)> {
         let connection = self.open().await?;
         let channel = connection.create_channel().await?;
-        self.declare(&channel).await?;
+        let channel = self.declare(&connection, channel).await?;
         Ok((connection, channel))
     }
 
-    /// The events exchange, and the dead-letter exchange with its queue.
-    async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+    /// The events exchange, and the dead-letter exchange with its queue; the
+    /// channel to go on with (a new one if the queue's declare was refused).
+    async fn declare(&self, connection: &Connection, channel: Channel) -> lapin::Result<Channel> {
         let durable = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
         channel
             .exchange_declare(self.exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
             .await?;
         let dead = self.dead_letters();
         channel.exchange_declare(dead.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default()).await?;
-        let queue = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
-        channel.queue_declare(dead.as_str().into(), queue, FieldTable::default()).await?;
+        let channel =
+            queues::declare_durable(connection, channel, &dead, self.queue_type, FieldTable::default()).await?;
         channel
             .queue_bind(
                 dead.as_str().into(),
@@ -211,6 +230,7 @@ impl Broker {
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
-            .await
+            .await?;
+        Ok(channel)
     }
 }
