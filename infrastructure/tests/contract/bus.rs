@@ -291,7 +291,7 @@ async fn a_failing_event_is_retried_then_dead_lettered_and_a_passing_failure_is_
         assert_eq!(seen.iter().filter(|body| **body == poison.body).count() as i64, MAX_ATTEMPTS, "{}", name);
         assert_eq!(seen.iter().filter(|body| **body == transient.body).count(), 2, "{}", name);
         assert!(nothing_more(&mut attempts).await.is_empty(), "no attempt after the last: {}", name);
-        let letters = first_dead_letters(&adapter).await;
+        let letters = first_dead_letters(adapter).await;
         assert_eq!(
             letters,
             vec![Dead { routing_key: "post.deleted".into(), body: poison.body, reason: "refused post.deleted".into() }],
