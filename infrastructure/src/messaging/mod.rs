@@ -41,7 +41,7 @@ pub struct Broker {
     up: Arc<AtomicBool>,
     /// Every connection this process holds open, so that shutting down can
     /// close them cleanly instead of cancelling lapin's I/O tasks mid-flight.
-    open: Arc<Mutex<Vec<(u64, Connection)>>>,
+    open: Arc<Mutex<Open>>,
     next_id: Arc<AtomicU64>,
     /// Set once the process is shutting down: nobody reconnects after that.
     closing: Arc<AtomicBool>,
@@ -55,7 +55,15 @@ pub struct Broker {
 /// A connection held open for its user; dropping it closes the connection.
 pub struct Connected {
     id: u64,
-    open: Arc<Mutex<Vec<(u64, Connection)>>>,
+    connection: Arc<Connection>,
+    open: Arc<Mutex<Open>>,
+}
+
+impl Connected {
+    /// The connection itself, for another channel (after a refused declare closed one).
+    fn connection(&self) -> &Connection {
+        &self.connection
+    }
 }
 
 impl Drop for Connected {
@@ -64,7 +72,9 @@ impl Drop for Connected {
     }
 }
 
-fn lock(open: &Mutex<Vec<(u64, Connection)>>) -> std::sync::MutexGuard<'_, Vec<(u64, Connection)>> {
+type Open = Vec<(u64, Arc<Connection>)>;
+
+fn lock(open: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
     // The list stays consistent whatever panicked while holding it.
     open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -176,8 +186,9 @@ impl Broker {
                 Ok((connection, channel)) => {
                     tracing::info!(purpose, "connected to RabbitMQ");
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                    lock(&self.open).push((id, connection));
-                    return (Connected { id, open: Arc::clone(&self.open) }, channel);
+                    let connection = Arc::new(connection);
+                    lock(&self.open).push((id, Arc::clone(&connection)));
+                    return (Connected { id, connection, open: Arc::clone(&self.open) }, channel);
                 }
                 Err(e) => {
                     self.mark(false);
@@ -194,7 +205,7 @@ impl Broker {
     pub async fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
         self.mark(false);
-        let connections: Vec<Connection> = lock(&self.open).drain(..).map(|(_, connection)| connection).collect();
+        let connections: Vec<Arc<Connection>> = lock(&self.open).drain(..).map(|(_, connection)| connection).collect();
         for connection in connections {
             match tokio::time::timeout(CLOSE_PATIENCE, connection.close(200, "shutting down".into())).await {
                 Ok(Ok(())) => {}
@@ -202,6 +213,19 @@ impl Broker {
                 Err(_) => tracing::warn!("the broker did not acknowledge a close in time"),
             }
         }
+    }
+
+    /// Declares the durable queue `name` with `arguments`, as this broker's
+    /// kind, on `channel` of `connected`; the channel to go on with (a new one
+    /// when the queue exists as another kind, see [`QueueType`]).
+    pub(crate) async fn declare_queue(
+        &self,
+        connected: &Connected,
+        channel: Channel,
+        name: &str,
+        arguments: FieldTable,
+    ) -> lapin::Result<Channel> {
+        queues::declare_durable(connected.connection(), channel, name, self.queue_type, arguments).await
     }
 
     async fn try_connect(&self) -> lapin::Result<(Connection, Channel)> {
