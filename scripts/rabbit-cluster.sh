@@ -5,6 +5,8 @@
 #   scripts/rabbit-cluster.sh status   each node's pid and whether it runs; the cluster status
 #   scripts/rabbit-cluster.sh stop     ends every node and the private epmd, by pid
 #   scripts/rabbit-cluster.sh pid N    the pid of node N (1-3), for drills that kill -9 it
+#   scripts/rabbit-cluster.sh restart N   starts node N again (after a drill killed it); it
+#                                      rejoins the cluster with its data
 #
 # Nodes `social-r1@localhost` .. `social-r3@localhost`, AMQP on RABBIT_CLUSTER_PORT .. +2
 # (5681-5683), Erlang distribution on +20000 (25681-25683), their own epmd on
@@ -201,13 +203,24 @@ stop() {
     fi
 }
 
+restart() { # node number
+    local n=$1
+    [[ -f $HOME/.erlang.cookie ]] || die "no cluster in $STATE (start one first)"
+    alive "$(node_pid "$n")" && die "$(node_name "$n") is running"
+    rm -f "$(pid_file "$n")"
+    start_node "$n"
+    wait_node "$n"
+    ctl "$n" await_online_nodes "${#NODES[@]}" --timeout "$READY_SECONDS" >/dev/null
+    say "$(node_name "$n") is back (pid $(node_pid "$n"))"
+}
+
 case "${1:-}" in
 start) start ;;
 status) status ;;
 stop) stop ;;
-pid)
-    [[ ${2:-} =~ ^[1-3]$ ]] || die "usage: $0 pid 1|2|3"
-    node_pid "$2"
+pid | restart)
+    [[ ${2:-} =~ ^[1-3]$ ]] || die "usage: $0 $1 1|2|3"
+    if [[ $1 == pid ]]; then node_pid "$2"; else restart "$2"; fi
     ;;
-*) die "usage: $0 start|status|stop|pid N" ;;
+*) die "usage: $0 start|status|stop|pid N|restart N" ;;
 esac

@@ -13,8 +13,9 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use crate::support;
@@ -355,5 +356,99 @@ async fn a_dead_letter_queue_of_the_other_kind_is_kept_and_still_used() {
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
         }
+    }
+}
+
+/// The private cluster of `scripts/rabbit-cluster.sh`, when its three nodes
+/// run: its `AMQP_URL` and each node's pid file.
+fn running_cluster() -> Option<(String, Vec<PathBuf>)> {
+    let state = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/rabbit-cluster");
+    let settings = std::fs::read_to_string(state.join("cluster.env")).ok()?;
+    let urls = settings.lines().find_map(|line| line.strip_prefix("AMQP_URL="))?.to_owned();
+    let pid_files: Vec<PathBuf> = (1..=3).map(|n| state.join(format!("r{n}/rabbit.pid"))).collect();
+    pid_files
+        .iter()
+        .all(|file| node_pid(file).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists()))
+        .then_some((urls, pid_files))
+}
+
+fn node_pid(file: &Path) -> Option<u32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// Runs only while `scripts/rabbit-cluster.sh start` has its cluster up (not
+/// in CI): kills -9 the node a fresh broker connects to (the first of
+/// `AMQP_URL`) while publishing one event every 20 ms, the way the relay does
+/// (a failed publish is published again once the bus is back), then starts
+/// the node again. Every event arrives, first arrivals in publish order, and
+/// deliveries resume within 3 s.
+#[tokio::test]
+async fn on_a_cluster_the_loss_of_a_node_loses_no_event() {
+    let Some((urls, pid_files)) = running_cluster() else { return };
+    let exchange = format!("test.{}", uuid::Uuid::now_v7().simple());
+    let broker = Broker::new(urls.clone().into(), &exchange);
+    assert_eq!(broker.queue_type(), QueueType::Quorum, "a cluster's default");
+    // Declares, reads and cleans up through a node that stays up.
+    let survivor = infrastructure::messaging::node_urls(&urls).nth(1).expect("three nodes").to_owned();
+    let adapter = Adapter::RabbitMq { broker, url: survivor };
+    let outcome = AssertUnwindSafe(async {
+        let bus = adapter.bus();
+        bus.ready().await;
+        let mut received = consumer(&bus, "survivor", &[PROBE, "post.created"], |_| false);
+        until_bound(bus.as_ref(), &mut [&mut received]).await;
+        let events: Vec<Outgoing> = (0..150).map(|n| event("post.created", n)).collect();
+        let kill_at = 50;
+        let (publisher, sent) = (Arc::clone(&bus), events.clone());
+        let first_node = pid_files[0].clone();
+        let (killed_tx, killed_rx) = tokio::sync::oneshot::channel();
+        let publishing = tokio::spawn(async move {
+            let mut killed_tx = Some(killed_tx);
+            for (n, event) in sent.iter().enumerate() {
+                if n == kill_at {
+                    let pid = node_pid(&first_node).expect("the node's pid").to_string();
+                    assert!(std::process::Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+                    let _ = killed_tx.take().map(|tx| tx.send(Instant::now()));
+                }
+                while publisher.publish(std::slice::from_ref(event)).await.is_err() {
+                    publisher.ready().await;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let mut firsts = Vec::new();
+        let mut seen = HashSet::new();
+        let mut resumed = None;
+        let mut killed_rx = Some(killed_rx);
+        let mut killed_at = None;
+        while firsts.len() < events.len() {
+            let message = next(&mut received).await;
+            if killed_at.is_none()
+                && let Some(at) = killed_rx.as_mut().and_then(|rx| rx.try_recv().ok())
+            {
+                killed_at = Some(at);
+            }
+            if seen.insert(message.body.clone()) {
+                firsts.push(message.body);
+                if firsts.len() > kill_at && resumed.is_none() {
+                    resumed = killed_at.map(|at: Instant| at.elapsed());
+                }
+            }
+        }
+        publishing.await.unwrap();
+        let bodies: Vec<Vec<u8>> = events.into_iter().map(|event| event.body).collect();
+        assert_eq!(firsts, bodies, "every event, first arrivals in publish order");
+        let resumed = resumed.expect("an event published after the kill arrived");
+        eprintln!("deliveries resumed {resumed:?} after the kill");
+        assert!(resumed < Duration::from_secs(3), "deliveries resumed {resumed:?} after the kill");
+    })
+    .catch_unwind()
+    .await;
+    adapter.clean_up().await;
+    if running_cluster().is_none() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/rabbit-cluster.sh");
+        assert!(std::process::Command::new(script).args(["restart", "1"]).status().unwrap().success());
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
 }
