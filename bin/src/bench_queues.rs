@@ -136,7 +136,7 @@ async fn drain(broker: &Broker, messages: usize, database_url: &str) -> anyhow::
     client
         .execute(
             "INSERT INTO outbox (id, event_type, payload, created_at) \
-             SELECT gen_random_uuid(), 'bench.event', jsonb_build_object('n', n), now() FROM generate_series(1, $1) AS n",
+             SELECT gen_random_uuid(), 'bench.event', jsonb_build_object('n', n), now() FROM generate_series(1, $1::bigint) AS n",
             &[&rows],
         )
         .await?;
