@@ -49,6 +49,7 @@ export REGISTER_PER_HOUR=100000 POST_DAILY_LIMIT=0
 "$ROOT/scripts/cluster.sh" start 1 1
 
 api_pid=$(awk '$1 == "api" { print $3 }' "$STATE/processes")
+notifier_pid=$(awk '$1 == "notifier" { print $3 }' "$STATE/processes")
 say "api pid $api_pid; AMQP_URL lists 3 nodes, so the queues are quorum queues (AMQP_QUEUE_TYPE unset)"
 
 pid_files=() ports=()
@@ -59,7 +60,7 @@ done
 status=0
 "$VENV/bin/python" "$ROOT/scripts/rabbit_drill.py" \
     --api "http://127.0.0.1:$CLUSTER_PORT" --ws "ws://127.0.0.1:$CLUSTER_PORT/ws" \
-    --api-pid "$api_pid" --followers "$FOLLOWERS" --rate "$RATE" \
+    --api-pid "$api_pid" --notifier-pid "$notifier_pid" --followers "$FOLLOWERS" --rate "$RATE" \
     --before "${DRILL_BEFORE:-5}" --after "${DRILL_AFTER:-15}" \
     --ports "$(IFS=,; echo "${ports[*]}")" --pid-files "$(IFS=,; echo "${pid_files[*]}")" || status=$?
 "$ROOT/scripts/rabbit-cluster.sh" status || true

@@ -124,6 +124,7 @@ async def main():
     parser.add_argument("--api", required=True, help="base URL of the api (or the balancer)")
     parser.add_argument("--ws", required=True, help="WebSocket URL of the notifier (…/ws)")
     parser.add_argument("--api-pid", type=int, required=True)
+    parser.add_argument("--notifier-pid", type=int, help="to report which node the notifier was on")
     parser.add_argument("--ports", required=True, help="AMQP ports of the nodes, comma-separated")
     parser.add_argument("--pid-files", required=True, help="pid files of the nodes, comma-separated, same order")
     parser.add_argument("--followers", type=int, default=30)
@@ -183,6 +184,8 @@ async def main():
 
     async def kill():
         node = node_of(args.api_pid, ports)
+        if args.notifier_pid:
+            killed.update(notifier_node=node_of(args.notifier_pid, ports) + 1)
         with open(pid_files[node]) as file:
             pid = int(file.read().strip())
         os.kill(pid, signal.SIGKILL)
@@ -230,8 +233,10 @@ async def main():
           f"({len(after_kill)} after the kill)")
     print(f"  POST statuses         {dict(statuses)}; POST time p50 {percentile(post_seconds, 0.5) * 1000:.1f} ms, "
           f"max {max(post_seconds) * 1000:.1f} ms")
+    notifier_node = killed.get("notifier_node")
     print(f"  killed                node {killed['node']} (127.0.0.1:{killed['port']}, pid {killed['pid']}) "
-          f"{kill_at - begin:.2f} s into the posting")
+          f"{kill_at - begin:.2f} s into the posting" +
+          (f"; the notifier was on node {notifier_node}" if notifier_node else ""))
     print(f"  deliveries            {sum(sum(f.received.values()) for f in followers)} received, "
           f"{len(expected) * len(followers)} expected ({len(expected)} posts x {len(followers)} followers)")
     print(f"  missing / duplicates  {missing} / {duplicates}" + (f"; {strangers} unknown posts" if strangers else ""))

@@ -30,6 +30,8 @@ const PREFETCH: u16 = 200;
 pub async fn queues(messages: usize, server: &str, stamp: i64) -> anyhow::Result<()> {
     let url = std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
     let nodes = infrastructure::messaging::node_urls(&url).count();
+    // Declaring, consuming and cleaning up go through one node: any serves the whole cluster.
+    let node = infrastructure::messaging::node_urls(&url).next().context("AMQP_URL names no node")?.to_owned();
     println!("{messages} messages of ~120 bytes per measurement; {nodes} RabbitMQ node(s) in AMQP_URL");
     println!(
         "| queue | publish (confirmed, batches of {BATCH}) | deliver (prefetch {PREFETCH}, acked) | relay (PostgreSQL outbox -> confirmed publish -> marked) |"
@@ -38,8 +40,8 @@ pub async fn queues(messages: usize, server: &str, stamp: i64) -> anyhow::Result
     for kind in [QueueType::Classic, QueueType::Quorum] {
         let exchange = format!("bench.queues.{stamp}.{kind}");
         let broker = Broker::new(url.clone().into(), &exchange).with_queue_type(kind);
-        let outcome = measure(&broker, &url, kind, messages, server, stamp).await;
-        let removed = remove(&url, &exchange).await;
+        let outcome = measure(&broker, &node, kind, messages, server, stamp).await;
+        let removed = remove(&node, &exchange).await;
         EventBus::close(&broker).await;
         let (publish, deliver, relay) = outcome?;
         removed?;
@@ -48,7 +50,7 @@ pub async fn queues(messages: usize, server: &str, stamp: i64) -> anyhow::Result
     Ok(())
 }
 
-/// Publish, deliver and relay rates for one kind of queue.
+/// Publish, deliver and relay rates for one kind of queue; `url` is one node's.
 async fn measure(
     broker: &Broker,
     url: &str,
