@@ -4,8 +4,9 @@
 //! A classic queue lives on one node: when that node dies its messages are
 //! out of reach until it comes back. A quorum queue is replicated (Raft) on the
 //! cluster's nodes and keeps serving while a majority is up. One node gains
-//! nothing from replication and classic queues are faster there, so the
-//! default follows the number of nodes in `AMQP_URL`.
+//! nothing from replication, and a single-node deployment keeps the classic
+//! queues it always had (no migration), so the default follows the number of
+//! nodes in `AMQP_URL`.
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable};
