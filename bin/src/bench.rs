@@ -17,6 +17,9 @@
 //! `--mode rest`: the REST hot paths beside `pgbench` on the same server
 //! (see `bench_rest.rs`).
 //!
+//! `--mode queues`: RabbitMQ publish, deliver and relay rates with classic and
+//! with quorum queues (see `bench_queues.rs`).
+//!
 //! `cargo build --release --bins && target/release/bench --followers 1000`
 //! `target/release/bench --mode login-flood`, `target/release/bench --mode rest`
 //! PostgreSQL and RabbitMQ come from `DATABASE_SERVER` and `AMQP_URL`
@@ -28,6 +31,7 @@
 //! PostgreSQL nor RabbitMQ is touched, except that the rest mode still runs
 //! pgbench on the local PostgreSQL, if it answers, as a reference ceiling.
 
+mod bench_queues;
 mod bench_rest;
 mod bench_seed;
 
@@ -59,6 +63,8 @@ enum Mode {
     LoginFlood,
     /// The REST hot paths beside pgbench's ceilings on the same server.
     Rest,
+    /// RabbitMQ rates, classic beside quorum queues.
+    Queues,
 }
 
 #[derive(Parser)]
@@ -97,6 +103,9 @@ struct Args {
     /// login-flood: HASH_QUEUE of the api (default: its own, 64).
     #[arg(long)]
     hash_queue: Option<usize>,
+    /// queues: messages per measurement.
+    #[arg(long, default_value_t = 50_000)]
+    messages: usize,
     /// Connected followers of the posting author.
     #[arg(long, default_value_t = 1000)]
     followers: usize,
@@ -328,6 +337,9 @@ async fn main() -> anyhow::Result<()> {
         return embedded(&args, stamp).await;
     }
     let server = database_server();
+    if args.mode == Mode::Queues {
+        return bench_queues::queues(args.messages, &server, stamp).await;
+    }
     let database = format!("bench_{stamp}");
     let database_url = format!("{server}/{database}");
     let exchange = format!("bench.{stamp}");
@@ -370,6 +382,7 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
         Mode::FanOut => fan_out(args, target).await,
         Mode::LoginFlood => login_flood(args, target).await,
         Mode::Rest => bench_rest::rest(args, target).await,
+        Mode::Queues => bail!("--mode queues runs before any service starts"),
     }
 }
 

@@ -119,7 +119,8 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Core> {
             let pool = persistence::connect(config.database_url(), POOL_SIZE).await?;
             let revocations = RevocationCache::load(PgRevocationStore::new(pool.clone(), outbox.clone()));
             let repositories = persistence::pg::repositories(&pool, &outbox, retention);
-            let broker = Broker::new(config.amqp_url.clone(), &config.amqp_exchange);
+            let broker =
+                Broker::new(config.amqp_url.clone(), &config.amqp_exchange).with_queue_type(config.amqp_queue_type);
             let database_url = config.database_url().to_owned();
             (Family::Served { pool, database_url, broker }, repositories, revocations.await)
         }

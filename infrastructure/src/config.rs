@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::http::client::TrustedProxies;
+use crate::messaging::QueueType;
 
 /// A variable that is missing or holds a bad value.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,9 @@ pub struct Config {
     pub amqp_url: SecretString,
     /// The topic exchange of events; per deployment (or per test) if several share a vhost.
     pub amqp_exchange: String,
+    /// The kind of the durable queues (`AMQP_QUEUE_TYPE`; default quorum when
+    /// `AMQP_URL` lists several nodes, classic for one).
+    pub amqp_queue_type: QueueType,
     pub server_address: IpAddr,
     pub server_port: u16,
     pub websocket_port: u16,
@@ -298,12 +302,13 @@ impl Config {
         let amqp_url = read.text("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
         let amqp = |url: &str| url.starts_with("amqp://") || url.starts_with("amqps://");
         let nodes: Vec<&str> = crate::messaging::node_urls(&amqp_url).collect();
-        if nodes.is_empty() || !nodes.into_iter().all(amqp) {
+        if nodes.is_empty() || !nodes.iter().all(|url| amqp(url)) {
             return Err(ConfigError {
                 variable: "AMQP_URL",
                 problem: "must be amqp:// or amqps:// URLs (several, comma-separated, for a cluster's nodes)".into(),
             });
         }
+        let amqp_queue_type = read.parsed("AMQP_QUEUE_TYPE", QueueType::for_nodes(nodes.len()))?;
         let admin = match (source.get("ADMIN_USERNAME"), source.get("ADMIN_PASSWORD")) {
             (Some(name), Some(password)) => Some((
                 Username::new(&name)
@@ -330,6 +335,7 @@ impl Config {
             database_url: SecretString::from(database_url),
             amqp_url: SecretString::from(amqp_url),
             amqp_exchange: read.text("AMQP_EXCHANGE", "social.events"),
+            amqp_queue_type,
             server_address: read.parsed("SERVER_ADDRESS", IpAddr::from([0, 0, 0, 0]))?,
             server_port: read.parsed("SERVER_PORT", 3000)?,
             websocket_port: read.parsed("WEBSOCKET_PORT", 4000)?,
@@ -461,11 +467,26 @@ mod tests {
             ("TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
             ("AMQP_URL", "amqp://a:5672/%2f, http://b:5672/"),
             ("AMQP_URL", " , "),
+            ("AMQP_QUEUE_TYPE", "stream"),
         ] {
             let err = Config::from_source(&HashMap::from([("JWT_SECRET_KEY", KEY), (variable, value)])).unwrap_err();
             assert_eq!(err.variable, variable);
             assert!(err.to_string().starts_with(&format!("configuration: {variable} ")));
         }
+    }
+
+    #[test]
+    fn queues_are_quorum_for_a_cluster_unless_told_otherwise() {
+        let kind = |pairs: &[(&'static str, &'static str)]| {
+            let mut source = HashMap::from([("JWT_SECRET_KEY", KEY)]);
+            source.extend(pairs.iter().copied());
+            Config::from_source(&source).unwrap().amqp_queue_type
+        };
+        let cluster = ("AMQP_URL", "amqp://a:5672/%2f, amqp://b:5672/%2f");
+        assert_eq!(kind(&[]), QueueType::Classic);
+        assert_eq!(kind(&[cluster]), QueueType::Quorum);
+        assert_eq!(kind(&[cluster, ("AMQP_QUEUE_TYPE", "classic")]), QueueType::Classic);
+        assert_eq!(kind(&[("AMQP_QUEUE_TYPE", "quorum")]), QueueType::Quorum);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Consumers: an exclusive queue per process bound to the routing keys it
+//! Consumers: a queue of its own per process bound to the routing keys it
 //! needs, manual acks, and bounded retries ending in the dead-letter queue.
 
 use futures::StreamExt;
@@ -27,7 +27,7 @@ pub type Handled = anyhow::Result<()>;
 /// loses the broker connection finds its queue, and what was routed to it in
 /// the meantime, when it reconnects within this time; a process that died
 /// leaves nothing behind for longer.
-const QUEUE_EXPIRES_MS: i64 = 5 * 60 * 1000;
+pub const QUEUE_EXPIRES_MS: i64 = 5 * 60 * 1000;
 
 /// Consumes `bindings` of the events exchange forever, reconnecting with
 /// backoff. `prefetch` bounds the unacknowledged messages in flight.
@@ -36,7 +36,12 @@ const QUEUE_EXPIRES_MS: i64 = 5 * 60 * 1000;
 /// is not exclusive: a dropped connection does not delete it, so events that
 /// the relay publishes before this consumer is back wait there instead of being
 /// routed nowhere. It is durable (so it survives a broker restart) and expires
-/// [`QUEUE_EXPIRES_MS`] after its last consumer left.
+/// [`QUEUE_EXPIRES_MS`] after its last consumer left. As a quorum queue (a
+/// cluster, see [`super::QueueType`]) it also survives the death of the node
+/// it was declared on: the consumer reconnects to another node and finds it,
+/// with what was routed meanwhile. RabbitMQ 3.10 honours `x-expires` on quorum
+/// queues; retries do not rely on `x-delivery-count` (a failed message is
+/// published again with its own attempt count, the same on both kinds).
 pub(super) async fn consume(broker: Broker, purpose: &'static str, bindings: &[&str], prefetch: u16, handle: Handler) {
     let queue = format!("{}.{}.{}", broker.exchange(), purpose.replace(' ', "-"), uuid::Uuid::now_v7().simple());
     broker.queues.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(queue.clone());
@@ -62,7 +67,9 @@ async fn run(
     let mut arguments = FieldTable::default();
     arguments.insert("x-expires".into(), AMQPValue::LongLongInt(QUEUE_EXPIRES_MS));
     let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
-    let declared = channel.queue_declare(queue.into(), durable, arguments).await?;
+    // The name is this process's own: no queue of another kind can hold it.
+    let declared =
+        channel.queue_declare(queue.into(), durable, broker.queue_type().declare_arguments(arguments)).await?;
     let name = declared.name().clone();
     for key in bindings {
         channel

@@ -7,14 +7,16 @@ mod bus;
 mod consumer;
 pub mod memory;
 mod publisher;
+mod queues;
 pub mod relay;
 
 pub use bus::{EventBus, Handler, Message, Outgoing, sync_handler};
-pub use consumer::{Handled, MAX_ATTEMPTS};
+pub use consumer::{Handled, MAX_ATTEMPTS, QUEUE_EXPIRES_MS};
 pub use memory::InProcessBus;
+pub use queues::QueueType;
 pub use relay::{Backlog, Leading, OutboxSource, Pending, Relay};
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
@@ -33,11 +35,13 @@ pub struct Broker {
     /// The node to try first.
     current: Arc<AtomicUsize>,
     exchange: String,
+    /// The kind of the durable queues declared here.
+    queue_type: QueueType,
     /// Whether the last connection attempt of this process succeeded and is still up.
     up: Arc<AtomicBool>,
     /// Every connection this process holds open, so that shutting down can
     /// close them cleanly instead of cancelling lapin's I/O tasks mid-flight.
-    open: Arc<Mutex<Vec<(u64, Connection)>>>,
+    open: Arc<Mutex<Open>>,
     next_id: Arc<AtomicU64>,
     /// Set once the process is shutting down: nobody reconnects after that.
     closing: Arc<AtomicBool>,
@@ -51,7 +55,15 @@ pub struct Broker {
 /// A connection held open for its user; dropping it closes the connection.
 pub struct Connected {
     id: u64,
-    open: Arc<Mutex<Vec<(u64, Connection)>>>,
+    connection: Arc<Connection>,
+    open: Arc<Mutex<Open>>,
+}
+
+impl Connected {
+    /// The connection itself, for another channel (after a refused declare closed one).
+    fn connection(&self) -> &Connection {
+        &self.connection
+    }
 }
 
 impl Drop for Connected {
@@ -60,7 +72,9 @@ impl Drop for Connected {
     }
 }
 
-fn lock(open: &Mutex<Vec<(u64, Connection)>>) -> std::sync::MutexGuard<'_, Vec<(u64, Connection)>> {
+type Open = Vec<(u64, Arc<Connection>)>;
+
+fn lock(open: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
     // The list stays consistent whatever panicked while holding it.
     open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -74,11 +88,14 @@ pub fn node_urls(urls: &str) -> impl Iterator<Item = &str> {
 const CLOSE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Broker {
-    /// `urls`: one AMQP URL, or the URLs of a cluster's nodes separated by commas.
+    /// `urls`: one AMQP URL, or the URLs of a cluster's nodes separated by
+    /// commas. Queues are quorum queues for a cluster, classic for one node
+    /// ([`QueueType::for_nodes`]) unless [`Broker::with_queue_type`] says otherwise.
     #[must_use]
     pub fn new(urls: SecretString, exchange: &str) -> Self {
         let nodes: Vec<SecretString> = node_urls(urls.expose_secret()).map(SecretString::from).collect();
         Self {
+            queue_type: QueueType::for_nodes(nodes.len()),
             nodes: nodes.into(),
             current: Arc::default(),
             exchange: exchange.to_owned(),
@@ -114,6 +131,17 @@ impl Broker {
         }
         // No failure means no node at all: the configuration refuses that.
         Err(failure.unwrap_or_else(|| lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed).into()))
+    }
+
+    /// The same broker declaring its queues as `kind` (`AMQP_QUEUE_TYPE`).
+    #[must_use]
+    pub fn with_queue_type(self, kind: QueueType) -> Self {
+        Self { queue_type: kind, ..self }
+    }
+
+    #[must_use]
+    pub const fn queue_type(&self) -> QueueType {
+        self.queue_type
     }
 
     #[must_use]
@@ -158,8 +186,9 @@ impl Broker {
                 Ok((connection, channel)) => {
                     tracing::info!(purpose, "connected to RabbitMQ");
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                    lock(&self.open).push((id, connection));
-                    return (Connected { id, open: Arc::clone(&self.open) }, channel);
+                    let connection = Arc::new(connection);
+                    lock(&self.open).push((id, Arc::clone(&connection)));
+                    return (Connected { id, connection, open: Arc::clone(&self.open) }, channel);
                 }
                 Err(e) => {
                     self.mark(false);
@@ -176,7 +205,7 @@ impl Broker {
     pub async fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
         self.mark(false);
-        let connections: Vec<Connection> = lock(&self.open).drain(..).map(|(_, connection)| connection).collect();
+        let connections: Vec<Arc<Connection>> = lock(&self.open).drain(..).map(|(_, connection)| connection).collect();
         for connection in connections {
             match tokio::time::timeout(CLOSE_PATIENCE, connection.close(200, "shutting down".into())).await {
                 Ok(Ok(())) => {}
@@ -186,23 +215,37 @@ impl Broker {
         }
     }
 
+    /// Declares the durable queue `name` with `arguments`, as this broker's
+    /// kind, on `channel` of `connected`; the channel to go on with (a new one
+    /// when the queue exists as another kind, see [`QueueType`]).
+    pub(crate) async fn declare_queue(
+        &self,
+        connected: &Connected,
+        channel: Channel,
+        name: &str,
+        arguments: FieldTable,
+    ) -> lapin::Result<Channel> {
+        queues::declare_durable(connected.connection(), channel, name, self.queue_type, arguments).await
+    }
+
     async fn try_connect(&self) -> lapin::Result<(Connection, Channel)> {
         let connection = self.open().await?;
         let channel = connection.create_channel().await?;
-        self.declare(&channel).await?;
+        let channel = self.declare(&connection, channel).await?;
         Ok((connection, channel))
     }
 
-    /// The events exchange, and the dead-letter exchange with its queue.
-    async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+    /// The events exchange, and the dead-letter exchange with its queue; the
+    /// channel to go on with (a new one if the queue's declare was refused).
+    async fn declare(&self, connection: &Connection, channel: Channel) -> lapin::Result<Channel> {
         let durable = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
         channel
             .exchange_declare(self.exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
             .await?;
         let dead = self.dead_letters();
         channel.exchange_declare(dead.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default()).await?;
-        let queue = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
-        channel.queue_declare(dead.as_str().into(), queue, FieldTable::default()).await?;
+        let channel =
+            queues::declare_durable(connection, channel, &dead, self.queue_type, FieldTable::default()).await?;
         channel
             .queue_bind(
                 dead.as_str().into(),
@@ -211,6 +254,7 @@ impl Broker {
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
-            .await
+            .await?;
+        Ok(channel)
     }
 }

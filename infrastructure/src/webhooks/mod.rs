@@ -32,7 +32,7 @@ use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+    ConfirmSelectOptions, QueueBindOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::messaging::Broker;
+use crate::messaging::{Broker, Connected};
 use delivery::Deliverer;
 
 const WEBHOOK_ID: &str = "x-webhook-id";
@@ -140,18 +140,22 @@ impl Pipeline {
 
     async fn run(self: Arc<Self>, stage: Stage) {
         loop {
-            let (_connection, channel) = self.broker.connect("webhooks").await;
-            if let Err(e) = Arc::clone(&self).serve(&channel, stage).await {
+            let (connection, channel) = self.broker.connect("webhooks").await;
+            if let Err(e) = Arc::clone(&self).serve(&connection, channel, stage).await {
                 tracing::warn!(error = format!("{e:#}"), "webhook consumer failed; reconnecting");
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
-    async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
-        let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
-        let events = queue(&self.broker, "events");
-        channel.queue_declare(events.as_str().into(), durable, FieldTable::default()).await?;
+    /// The pipeline's queues, of the broker's kind ([`crate::messaging::QueueType`]: quorum
+    /// queues keep jobs and retries through the loss of a node; RabbitMQ 3.10
+    /// honours their `x-message-ttl` and dead-letters them on expiry); the
+    /// channel to go on with.
+    async fn declare(&self, connection: &Connected, channel: Channel) -> lapin::Result<Channel> {
+        let broker = &self.broker;
+        let events = queue(broker, "events");
+        let channel = broker.declare_queue(connection, channel, &events, FieldTable::default()).await?;
         for key in EVENTS {
             channel
                 .queue_bind(
@@ -163,31 +167,30 @@ impl Pipeline {
                 )
                 .await?;
         }
-        let deliver = queue(&self.broker, "deliver");
-        channel.queue_declare(deliver.as_str().into(), durable, FieldTable::default()).await?;
+        let deliver = queue(broker, "deliver");
+        let mut channel = broker.declare_queue(connection, channel, &deliver, FieldTable::default()).await?;
         for attempt in 1..self.max_attempts {
             let mut arguments = BTreeMap::new();
             arguments.insert(ShortString::from("x-message-ttl"), AMQPValue::LongLongInt(delay_ms(attempt)));
             arguments.insert(ShortString::from("x-dead-letter-exchange"), AMQPValue::LongString("".into()));
             arguments
                 .insert(ShortString::from("x-dead-letter-routing-key"), AMQPValue::LongString(deliver.as_str().into()));
-            let retry = queue(&self.broker, &format!("retry.{attempt}"));
-            channel.queue_declare(retry.as_str().into(), durable, FieldTable::from(arguments)).await?;
+            let retry = queue(broker, &format!("retry.{attempt}"));
+            channel = broker.declare_queue(connection, channel, &retry, FieldTable::from(arguments)).await?;
         }
-        channel.queue_declare(dead_letters(&self.broker).as_str().into(), durable, FieldTable::default()).await?;
+        let channel = broker.declare_queue(connection, channel, &dead_letters(broker), FieldTable::default()).await?;
         let mut arguments = BTreeMap::new();
         // A job without a slot waits the base of the schedule (1 s).
         arguments.insert(ShortString::from("x-message-ttl"), AMQPValue::LongLongInt(delay_ms(1)));
         arguments.insert(ShortString::from("x-dead-letter-exchange"), AMQPValue::LongString("".into()));
         arguments
             .insert(ShortString::from("x-dead-letter-routing-key"), AMQPValue::LongString(deliver.as_str().into()));
-        let wait = queue(&self.broker, "wait");
-        channel.queue_declare(wait.as_str().into(), durable, FieldTable::from(arguments)).await?;
-        Ok(())
+        let wait = queue(broker, "wait");
+        broker.declare_queue(connection, channel, &wait, FieldTable::from(arguments)).await
     }
 
-    async fn serve(self: Arc<Self>, channel: &Channel, stage: Stage) -> anyhow::Result<()> {
-        self.declare(channel).await?;
+    async fn serve(self: Arc<Self>, connection: &Connected, channel: Channel, stage: Stage) -> anyhow::Result<()> {
+        let channel = &self.declare(connection, channel).await?;
         channel.confirm_select(ConfirmSelectOptions::default()).await?;
         let prefetch = match stage {
             Stage::Expand => PREFETCH,

@@ -1,17 +1,21 @@
 //! The event-bus port: the same checks against the in-process bus (always)
-//! and RabbitMQ (when `TEST_AMQP_URL` is set), each on a private exchange.
+//! and RabbitMQ (when `TEST_AMQP_URL` is set) with classic and with quorum
+//! queues, each on a private exchange.
 
 use futures::FutureExt;
 use infrastructure::messaging::{
-    Broker, EventBus, Handler, InProcessBus, MAX_ATTEMPTS, Message, Outgoing, sync_handler,
+    Broker, EventBus, Handler, InProcessBus, MAX_ATTEMPTS, Message, Outgoing, QUEUE_EXPIRES_MS, QueueType, sync_handler,
 };
 use infrastructure::persistence::sqlite::{Sqlite, dead_letters};
-use lapin::options::{BasicAckOptions, BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
-use lapin::types::AMQPValue;
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use crate::support;
@@ -38,18 +42,61 @@ async fn adapters() -> Vec<Adapter> {
     let db = support::sqlite().await;
     let mut adapters = vec![Adapter::InProcess { bus: InProcessBus::new(db.clone()), db }];
     if let Some(url) = support::amqp() {
-        let exchange = format!("test.{}", uuid::Uuid::now_v7().simple());
-        adapters.push(Adapter::RabbitMq { broker: Broker::new(url.clone().into(), &exchange), url });
+        for kind in [QueueType::Classic, QueueType::Quorum] {
+            adapters.push(rabbitmq(&url, kind));
+        }
     }
     adapters
 }
 
+/// RabbitMQ at `url` on a new exchange, declaring `kind` queues.
+fn rabbitmq(url: &str, kind: QueueType) -> Adapter {
+    let exchange = format!("test.{}", uuid::Uuid::now_v7().simple());
+    Adapter::RabbitMq { broker: Broker::new(url.into(), &exchange).with_queue_type(kind), url: url.to_owned() }
+}
+
+/// The kind of the existing queue `name` (declared with `arguments` besides
+/// its kind). RabbitMQ accepts a quorum declare of an existing queue only if
+/// it is a quorum queue: on another kind it answers 406 (inequivalent
+/// `x-queue-type`), which is the answer here.
+async fn kind_of(url: &str, name: &str, arguments: FieldTable) -> QueueType {
+    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+    channel.queue_declare(name.into(), passive, FieldTable::default()).await.expect("the queue exists");
+    let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    let kind = match channel.queue_declare(name.into(), durable, QueueType::Quorum.declare_arguments(arguments)).await {
+        Ok(_) => QueueType::Quorum,
+        Err(e) => {
+            assert!(e.to_string().contains("x-queue-type"), "{name}: {e}");
+            QueueType::Classic
+        }
+    };
+    connection.close(200, "done".into()).await.ok();
+    kind
+}
+
 impl Adapter {
-    const fn name(&self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             Self::InProcess { .. } => "in-process",
-            Self::RabbitMq { .. } => "rabbitmq",
+            Self::RabbitMq { broker, .. } => match broker.queue_type() {
+                QueueType::Classic => "rabbitmq classic",
+                QueueType::Quorum => "rabbitmq quorum",
+            },
         }
+    }
+
+    /// On RabbitMQ, checks that every queue the broker declared is of its kind.
+    async fn assert_queue_kinds(&self) {
+        let Self::RabbitMq { broker, url } = self else { return };
+        let kind = broker.queue_type();
+        for queue in broker.consumer_queues() {
+            let mut expires = FieldTable::default();
+            expires.insert("x-expires".into(), AMQPValue::LongLongInt(QUEUE_EXPIRES_MS));
+            assert_eq!(kind_of(url, &queue, expires).await, kind, "{queue}");
+        }
+        assert_eq!(kind_of(url, &broker.dead_letters(), FieldTable::default()).await, kind, "dead letters");
     }
 
     fn bus(&self) -> Arc<dyn EventBus> {
@@ -216,6 +263,7 @@ async fn each_consumer_gets_the_events_it_is_bound_to_in_publish_order() {
         }
         assert!(nothing_more(&mut created).await.is_empty(), "{}", name);
         assert!(nothing_more(&mut posts).await.is_empty(), "{}", name);
+        adapter.assert_queue_kinds().await;
         assert!(bus.is_up(), "{name}");
         bus.close().await;
         assert!(!bus.is_up(), "closed: {name}");
@@ -244,14 +292,7 @@ async fn a_failing_event_is_retried_then_dead_lettered_and_a_passing_failure_is_
         assert_eq!(seen.iter().filter(|body| **body == poison.body).count() as i64, MAX_ATTEMPTS, "{}", name);
         assert_eq!(seen.iter().filter(|body| **body == transient.body).count(), 2, "{}", name);
         assert!(nothing_more(&mut attempts).await.is_empty(), "no attempt after the last: {}", name);
-        let mut letters = Vec::new();
-        for _ in 0..50 {
-            letters = adapter.dead_letters().await;
-            if !letters.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let letters = first_dead_letters(adapter).await;
         assert_eq!(
             letters,
             vec![Dead { routing_key: "post.deleted".into(), body: poison.body, reason: "refused post.deleted".into() }],
@@ -260,4 +301,154 @@ async fn a_failing_event_is_retried_then_dead_lettered_and_a_passing_failure_is_
         );
     })
     .await;
+}
+
+/// Dead letters of `adapter` once there are some (RabbitMQ routes them a moment after the last attempt).
+async fn first_dead_letters(adapter: &Adapter) -> Vec<Dead> {
+    for _ in 0..50 {
+        let letters = adapter.dead_letters().await;
+        if !letters.is_empty() {
+            return letters;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Vec::new()
+}
+
+/// A deployment moving between one node and a cluster finds its dead-letter
+/// queue already declared as the other kind: RabbitMQ refuses the declare and
+/// closes the channel. The broker keeps that queue (and its letters) and still
+/// connects, consumes and dead-letters.
+#[tokio::test]
+async fn a_dead_letter_queue_of_the_other_kind_is_kept_and_still_used() {
+    let Some(url) = support::amqp() else { return };
+    for (existing, wanted) in [(QueueType::Classic, QueueType::Quorum), (QueueType::Quorum, QueueType::Classic)] {
+        let adapter = rabbitmq(&url, wanted);
+        let Adapter::RabbitMq { broker, .. } = &adapter else { unreachable!() };
+        let dead = broker.dead_letters();
+        let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await.unwrap();
+        let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+        let arguments = existing.declare_arguments(FieldTable::default());
+        let channel = connection.create_channel().await.unwrap();
+        channel.queue_declare(dead.as_str().into(), durable, arguments).await.unwrap();
+        connection.close(200, "done".into()).await.unwrap();
+        let outcome = AssertUnwindSafe(async {
+            let bus = adapter.bus();
+            tokio::time::timeout(Duration::from_secs(10), bus.ready()).await.expect("connected despite the refusal");
+            let mut attempts = consumer(&bus, "buried", &[PROBE, "post.deleted"], |m| m.routing_key != PROBE);
+            until_bound(bus.as_ref(), &mut [&mut attempts]).await;
+            let poison = event("post.deleted", 1);
+            bus.publish(std::slice::from_ref(&poison)).await.unwrap();
+            for _ in 0..MAX_ATTEMPTS {
+                assert_eq!(next(&mut attempts).await.body, poison.body);
+            }
+            let letters = first_dead_letters(&adapter).await;
+            assert_eq!(letters.len(), 1, "{existing} kept for {wanted}");
+            assert_eq!(kind_of(&url, &dead, FieldTable::default()).await, existing, "the existing queue is kept");
+            let consumer_queue = broker.consumer_queues().pop().expect("one consumer queue");
+            let mut expires = FieldTable::default();
+            expires.insert("x-expires".into(), AMQPValue::LongLongInt(QUEUE_EXPIRES_MS));
+            assert_eq!(kind_of(&url, &consumer_queue, expires).await, wanted, "new queues are of the wanted kind");
+        })
+        .catch_unwind()
+        .await;
+        adapter.clean_up().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// The private cluster of `scripts/rabbit-cluster.sh`, when its three nodes
+/// run: its `AMQP_URL` and each node's pid file.
+fn running_cluster() -> Option<(String, Vec<PathBuf>)> {
+    let state = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/rabbit-cluster");
+    let settings = std::fs::read_to_string(state.join("cluster.env")).ok()?;
+    let urls = settings.lines().find_map(|line| line.strip_prefix("AMQP_URL="))?.to_owned();
+    let pid_files: Vec<PathBuf> = (1..=3).map(|n| state.join(format!("r{n}/rabbit.pid"))).collect();
+    pid_files
+        .iter()
+        .all(|file| node_pid(file).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists()))
+        .then_some((urls, pid_files))
+}
+
+fn node_pid(file: &Path) -> Option<u32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// Runs only while `scripts/rabbit-cluster.sh start` has its cluster up (not
+/// in CI): kills -9 the node a fresh broker connects to (the first of
+/// `AMQP_URL`) while publishing one event every 20 ms, the way the relay does
+/// (a failed publish is published again once the bus is back), then starts
+/// the node again. Every event arrives, first arrivals in publish order, and
+/// deliveries resume within 3 s.
+#[tokio::test]
+async fn on_a_cluster_the_loss_of_a_node_loses_no_event() {
+    let Some((urls, pid_files)) = running_cluster() else { return };
+    let exchange = format!("test.{}", uuid::Uuid::now_v7().simple());
+    let broker = Broker::new(urls.clone().into(), &exchange);
+    assert_eq!(broker.queue_type(), QueueType::Quorum, "a cluster's default");
+    // Declares, reads and cleans up through a node that stays up.
+    let survivor = infrastructure::messaging::node_urls(&urls).nth(1).expect("three nodes").to_owned();
+    let adapter = Adapter::RabbitMq { broker, url: survivor };
+    let outcome = AssertUnwindSafe(async {
+        let bus = adapter.bus();
+        bus.ready().await;
+        let mut received = consumer(&bus, "survivor", &[PROBE, "post.created"], |_| false);
+        until_bound(bus.as_ref(), &mut [&mut received]).await;
+        let events: Vec<Outgoing> = (0..150).map(|n| event("post.created", n)).collect();
+        let kill_at = 50;
+        let (publisher, sent) = (Arc::clone(&bus), events.clone());
+        let first_node = pid_files[0].clone();
+        let (killed_tx, killed_rx) = tokio::sync::oneshot::channel();
+        let publishing = tokio::spawn(async move {
+            let mut killed_tx = Some(killed_tx);
+            for (n, event) in sent.iter().enumerate() {
+                if n == kill_at {
+                    let pid = node_pid(&first_node).expect("the node's pid").to_string();
+                    assert!(std::process::Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+                    let _ = killed_tx.take().map(|tx| tx.send(Instant::now()));
+                }
+                while publisher.publish(std::slice::from_ref(event)).await.is_err() {
+                    publisher.ready().await;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let mut firsts = Vec::new();
+        let mut seen = HashSet::new();
+        let mut resumed = None;
+        let mut killed_rx = Some(killed_rx);
+        let mut killed_at = None;
+        while firsts.len() < events.len() {
+            let message = next(&mut received).await;
+            if killed_at.is_none()
+                && let Some(at) = killed_rx.as_mut().and_then(|rx| rx.try_recv().ok())
+            {
+                killed_at = Some(at);
+            }
+            if seen.insert(message.body.clone()) {
+                firsts.push(message.body);
+                if firsts.len() > kill_at && resumed.is_none() {
+                    resumed = killed_at.map(|at: Instant| at.elapsed());
+                }
+            }
+        }
+        publishing.await.unwrap();
+        let bodies: Vec<Vec<u8>> = events.into_iter().map(|event| event.body).collect();
+        assert_eq!(firsts, bodies, "every event, first arrivals in publish order");
+        let resumed = resumed.expect("an event published after the kill arrived");
+        eprintln!("deliveries resumed {resumed:?} after the kill");
+        assert!(resumed < Duration::from_secs(3), "deliveries resumed {resumed:?} after the kill");
+    })
+    .catch_unwind()
+    .await;
+    adapter.clean_up().await;
+    if running_cluster().is_none() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/rabbit-cluster.sh");
+        assert!(std::process::Command::new(script).args(["restart", "1"]).status().unwrap().success());
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }

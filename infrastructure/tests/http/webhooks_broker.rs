@@ -10,7 +10,17 @@ use crate::webhooks::{Receiver, register};
 
 #[tokio::test]
 async fn a_failing_receiver_is_retried_then_dead_lettered_and_replay_delivers_it() {
-    let app = spawn_with(&[("WEBHOOK_MAX_RETRY", "2")]).await;
+    retried_dead_lettered_and_replayed("classic").await;
+}
+
+/// The retry queues' TTL and dead-lettering work the same on quorum queues.
+#[tokio::test]
+async fn on_quorum_queues_a_failing_receiver_is_retried_then_dead_lettered_and_replayed() {
+    retried_dead_lettered_and_replayed("quorum").await;
+}
+
+async fn retried_dead_lettered_and_replayed(queue_type: &str) {
+    let app = spawn_with(&[("WEBHOOK_MAX_RETRY", "2"), ("AMQP_QUEUE_TYPE", queue_type)]).await;
     wait_ready(&app.address).await;
     let receiver = Receiver::start().await;
     receiver.status.store(500, Ordering::SeqCst);
@@ -46,6 +56,14 @@ async fn a_failing_receiver_is_retried_then_dead_lettered_and_replay_delivers_it
     assert_eq!(infrastructure::webhooks::replay_dead_letters(&broker).await.unwrap(), 1);
     let after = receiver.wait_for(3).await;
     assert_eq!(after[2].event_id, attempts[0].event_id);
+
+    // RabbitMQ accepts a quorum declare of an existing queue only if it is a quorum queue.
+    let deliver = format!("{}.webhooks.deliver", exchange_of(&app.database));
+    let durable = lapin::options::QueueDeclareOptions { durable: true, ..Default::default() };
+    let quorum = infrastructure::messaging::QueueType::Quorum.declare_arguments(lapin::types::FieldTable::default());
+    let check = connection.create_channel().await.unwrap();
+    let accepted = check.queue_declare(deliver.as_str().into(), durable, quorum).await.is_ok();
+    assert_eq!(accepted, queue_type == "quorum", "the pipeline's queues are {queue_type} queues");
 }
 
 #[tokio::test]
