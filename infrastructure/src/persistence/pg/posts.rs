@@ -7,8 +7,9 @@ use application::ports::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use diesel::declare_sql_function;
 use diesel::dsl::sql;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{
     BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
 };
@@ -88,6 +89,17 @@ pub(super) async fn post_by_id(conn: &mut AsyncPgConnection, id: Uuid) -> Result
         .optional()
         .map_err(failed("loading a post"))?;
     Ok(to_posts(row.into_iter().collect())?.pop())
+}
+
+#[declare_sql_function]
+extern "SQL" {
+    /// The ids of one timeline page, one per row (migration `post_details`).
+    fn timeline_ids(
+        reader: diesel::sql_types::Uuid,
+        before: Nullable<diesel::sql_types::Uuid>,
+        since: Nullable<diesel::sql_types::Uuid>,
+        n: BigInt,
+    ) -> diesel::sql_types::Uuid;
 }
 
 /// A stable 64-bit advisory-lock key per user (the random half of the UUIDv7).
@@ -299,6 +311,12 @@ fn listed<'a>(query: &'a PostQuery, page: PageRequest, limit: i64) -> Listed<'a>
     select = match query.scope {
         PostScope::Everyone => select,
         PostScope::Author(author) => select.filter(post_details::author_id.eq(*author.as_uuid())),
+        // The page's ids are picked author by author (see the migration); the
+        // text filter below needs every post of the range, so not with a text.
+        PostScope::Timeline(reader) if query.text.is_none() => {
+            let ids = diesel::select(timeline_ids(*reader.as_uuid(), page.before, page.since, limit));
+            select.filter(post_details::id.eq_any(ids))
+        }
         PostScope::Timeline(reader) => {
             let followees =
                 follows::table.filter(follows::follower_id.eq(*reader.as_uuid())).select(follows::followee_id);

@@ -5,10 +5,10 @@ use application::{Conflict, PortError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::Text;
 use diesel::{
     AsChangeset, ExpressionMethods, Insertable, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
 };
-use diesel::sql_types::Text;
 use diesel::{IntoSql, TextExpressionMethods, declare_sql_function};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::{Author, Bio, DisplayName, Email, Role, User, UserId, Username};
