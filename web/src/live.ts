@@ -82,9 +82,18 @@ export class Live {
     this.setState("closed");
   }
 
-  /** Drops the connection as a network failure would; it reconnects by itself. */
+  /**
+   * Gives the connection up as lost and starts reconnecting, without waiting
+   * for a closing handshake that a dead network never completes.
+   */
   drop(): void {
-    this.socket?.close(4000, "dropped");
+    const socket = this.socket;
+    if (socket === null) return;
+    this.socket = null;
+    socket.onclose = null;
+    socket.onmessage = null;
+    socket.close(4000, "network lost");
+    this.retry();
   }
 
   private setState(state: LiveState): void {
