@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+install_chromium() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+# A fresh machine may need the package lists first.
+command -v chromium >/dev/null || install_chromium || { apt-get update -q >/dev/null && install_chromium; }
 [ -d web/node_modules/playwright-core ] || (cd web && npm ci --no-audit --no-fund --loglevel=error)
 bin=${SOCIAL_BIN:-target/release/social}
 [ -x "$bin" ] || [ -n "${SOCIAL_BIN:-}" ] || cargo build --release --bin social
@@ -23,10 +25,13 @@ scratch=$(mktemp -d)
 mkdir -p target/browser
 
 # Its own working directory: no .env of the repository, nothing written to ./data.
+# Short-lived access tokens and a small post quota bring the silent refresh and
+# the quota message within the test's minute.
 (cd "$scratch" && exec env -u AMQP_URL -u PUBLIC_WEBSOCKET_URL -u PUBLIC_BASE_URL \
   DATABASE_URL="sqlite://$scratch/social.db" MEDIA_DIR="$scratch/media" \
   JWT_SECRET_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" \
   SERVER_ADDRESS=127.0.0.1 SERVER_PORT="$api_port" WEBSOCKET_PORT="$ws_port" RUST_LOG=warn \
+  JWT_TTL_SECONDS=70 POST_DAILY_LIMIT=4 \
   "$root/$bin" >"$root/target/browser/social.log" 2>&1) &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$scratch"' EXIT

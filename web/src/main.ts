@@ -92,7 +92,8 @@ function avatar(author: Author, size: "s" | "l" = "s"): HTMLElement {
 }
 
 function userLink(author: Author): HTMLAnchorElement {
-  return h("a", { href: `#/u/${author.username}`, class: "who" }, h("strong", {}, displayName(author)), " ", h("span", { class: "handle" }, `@${author.username}`));
+  const handle = author.display_name ? h("span", { class: "handle" }, ` @${author.username}`) : null;
+  return h("a", { href: `#/u/${author.username}`, class: "who" }, h("strong", {}, displayName(author)), handle);
 }
 
 /** The post's text, with its mentions linked to their profiles. */
@@ -220,6 +221,8 @@ class Feed<T extends { id: string }> {
     const element = this.render(item);
     element.classList.add("fresh");
     this.list.prepend(element);
+    // The highlight only says "this just arrived".
+    window.setTimeout(() => element.classList.remove("fresh"), 4000);
     if (this.ids.size === 1) this.status.textContent = "";
     return true;
   }
@@ -269,7 +272,6 @@ function showProblem(form: HTMLFormElement, error: unknown): void {
   const fields: Record<string, string[]> = error instanceof ApiError ? { ...error.errors } : {};
   if (error instanceof ApiError && error.code === "username_taken") fields.username = [error.message];
   if (error instanceof ApiError && error.code === "email_taken") fields.email = [error.message];
-  let first: HTMLInputElement | null = null;
   let rest = "";
   for (const [name, messages] of Object.entries(fields)) {
     const input = form.querySelector<HTMLInputElement>(`input[name="${CSS.escape(name)}"]`);
@@ -281,12 +283,13 @@ function showProblem(form: HTMLFormElement, error: unknown): void {
     const p = form.querySelector<HTMLElement>(`#${input.id}-error`) as HTMLElement;
     p.textContent = messages.join(", ");
     p.hidden = false;
-    first ??= input;
   }
   const text = Object.keys(fields).length === 0 ? message(error) : rest.trim();
   formError.textContent = text;
   formError.hidden = text === "";
-  if (first !== null) (first as HTMLInputElement).focus();
+  // The first field in reading order, whatever order the api listed them in.
+  const first = form.querySelector<HTMLInputElement>('input[aria-invalid="true"]');
+  if (first !== null) first.focus();
   else formError.focus();
 }
 
@@ -396,6 +399,7 @@ async function profileScreen(username: string): Promise<void> {
   }
   const self = me !== null && me.id === profile.id;
   const followers = h("span", {}, String(profile.followers_count));
+  const followersWord = document.createTextNode(profile.followers_count === 1 ? " follower" : " followers");
   const follow = self
     ? h("a", { href: "#/settings", class: "button" }, "Change picture")
     : h("button", { type: "button", class: "primary", "aria-pressed": String(profile.followed_by_me) }, profile.followed_by_me ? "Unfollow" : "Follow");
@@ -408,6 +412,7 @@ async function profileScreen(username: string): Promise<void> {
         following = !following;
         profile.followers_count += following ? 1 : -1;
         followers.textContent = String(profile.followers_count);
+        followersWord.textContent = profile.followers_count === 1 ? " follower" : " followers";
         follow.textContent = following ? "Unfollow" : "Follow";
         follow.setAttribute("aria-pressed", String(following));
       } catch (error) {
@@ -432,8 +437,8 @@ async function profileScreen(username: string): Promise<void> {
         h(
           "ul",
           { class: "counts" },
-          h("li", {}, h("span", {}, String(profile.posts_count)), " posts"),
-          h("li", {}, followers, " followers"),
+          h("li", {}, h("span", {}, String(profile.posts_count)), profile.posts_count === 1 ? " post" : " posts"),
+          h("li", {}, followers, followersWord),
           h("li", {}, h("span", {}, String(profile.following_count)), " following"),
         ),
         follow,
@@ -601,8 +606,9 @@ function renderNav(): void {
       h("li", {}, link("#/", "Home")),
       h("li", {}, link("#/search", "Search")),
       h("li", {}, link("#/notifications", "Notifications", badge)),
-      h("li", {}, h("a", { href: `#/u/${me.username}`, class: "me" }, avatar(me), h("span", {}, "Profile"))),
-      h("li", {}, link("#/settings", "Settings")),
+      h("li", {}, h("a", { href: `#/u/${me.username}`, class: "me" }, avatar(me), h("span", { class: "label" }, "Profile"))),
+      // On a phone, Settings is reached from one's own profile ("Change picture").
+      h("li", { class: "wide" }, link("#/settings", "Settings")),
       h("li", {}, out),
     ),
   );

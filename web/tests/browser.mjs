@@ -101,10 +101,16 @@ let failed = false;
 try {
   const desktop = await browser.newContext({ viewport: { width: 1100, height: 760 } });
   const phone = await browser.newContext({ viewport: { width: 390, height: 780 }, isMobile: true, hasTouch: true });
-  watch(desktop);
-  watch(phone);
+  for (const context of [desktop, phone]) {
+    watch(context);
+    context.setDefaultTimeout(LIVE_WAIT);
+  }
   const a = await desktop.newPage();
   const b = await phone.newPage();
+  const refreshesOfA = [];
+  a.on("response", (response) => {
+    if (response.url().endsWith("/api/v1/auth/refresh")) refreshesOfA.push(response.status());
+  });
   const socketsOfA = [];
   a.on("websocket", (socket) => socketsOfA.push(socket));
   for (const page of [a, b]) page.on("pageerror", (error) => console.error(`page error: ${error.message}`));
@@ -168,6 +174,9 @@ try {
     const second = `While B was away, two ${run}`;
     await post(a, first);
     await post(a, second);
+    // Proves B was really cut off: what follows can only come from the replay.
+    await b.waitForTimeout(500);
+    assert.equal(await posts(b, first).count(), 0, "nothing reaches B while offline");
     await phone.setOffline(false);
     await posts(b, first).waitFor({ timeout: LIVE_WAIT * 2 });
     await posts(b, second).waitFor({ timeout: LIVE_WAIT });
@@ -195,6 +204,38 @@ try {
     await badge.waitFor({ state: "hidden" });
   });
 
+  await step("A deletes a post; it vanishes from B's timeline live", async () => {
+    await b.goto(`${BASE}/#/`);
+    const text = `Hello from A ${run}`;
+    await posts(b, text).waitFor();
+    a.once("dialog", (dialog) => void dialog.accept());
+    await posts(a, text).getByRole("button", { name: "Delete this post" }).click();
+    await posts(a, text).waitFor({ state: "detached" });
+    await posts(b, text).waitFor({ state: "detached", timeout: LIVE_WAIT });
+  });
+
+  await step("past the daily quota, compose says so", async () => {
+    // The server runs with POST_DAILY_LIMIT=4 and A has posted 4 times today (a deleted post counts).
+    await a.getByLabel("New post").fill("One post too many");
+    assert.equal(await a.locator("#compose-count").textContent(), `${500 - 17} characters left`);
+    await a.getByRole("button", { name: "Post", exact: true }).click();
+    await a.locator("#compose-error", { hasText: "today's limit" }).waitFor();
+    await shot(a, "quota");
+    await a.getByLabel("New post").fill("");
+  });
+
+  await step("the access token is refreshed before it expires, silently", async () => {
+    // JWT_TTL_SECONDS=70: the page refreshes 60 s before expiry, 10 s after signing in.
+    for (let waited = 0; refreshesOfA.length === 0 && waited < 20_000; waited += 250) await a.waitForTimeout(250);
+    assert.deepEqual(refreshesOfA, [200], "one refresh, accepted");
+    // A reload in the same tab keeps the session (the refresh token is in sessionStorage).
+    await a.reload();
+    await a.getByRole("heading", { name: "Home" }).waitFor();
+    await a.waitForFunction(() => document.body.dataset.live === "live");
+    await a.getByRole("link", { name: /Notifications/ }).click();
+    await a.locator(".notification", { hasText: "followed you" }).waitFor();
+  });
+
   await step("avatar upload: the preview, the new picture, and the api's refusal of a non-image", async () => {
     await a.goto(`${BASE}/#/settings`);
     await a.getByLabel("Choose a picture").setInputFiles({ name: "notes.png", mimeType: "image/png", buffer: Buffer.from("not a picture at all") });
@@ -217,7 +258,7 @@ try {
     await a.goto(`${BASE}/#/search`);
     await a.getByLabel("Search posts and people").fill(bob.username);
     await a.getByRole("button", { name: "Search" }).click();
-    await a.locator(".person", { hasText: `@${bob.username}` }).waitFor();
+    await a.locator(".person", { hasText: bob.username }).waitFor();
     await a.locator(".post", { hasText: "Welcome" }).waitFor();
     await shot(a, "search");
   });
