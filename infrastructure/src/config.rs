@@ -440,7 +440,9 @@ mod tests {
         for good in ["/ws", "wss://example.org/ws", "ws://127.0.0.1:4000/ws", "https://example.org:8443/ws"] {
             assert_eq!(with(good).unwrap().public_websocket_url.as_deref(), Some(good));
         }
-        for bad in ["ws", "//example.org/ws", "wss://", "ftp://example.org/ws", "/ws\"; script-src *", "/ws x", "wss:///ws"] {
+        for bad in
+            ["ws", "//example.org/ws", "wss://", "ftp://example.org/ws", "/ws\"; script-src *", "/ws x", "wss:///ws"]
+        {
             assert_eq!(with(bad).unwrap_err().variable, "PUBLIC_WEBSOCKET_URL", "{bad}");
         }
     }

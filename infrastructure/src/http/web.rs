@@ -43,13 +43,16 @@ impl WebClient {
     /// `public_websocket_url` and `public_base_url` as `Config` checked them.
     #[must_use]
     pub fn new(public_websocket_url: Option<&str>, websocket_port: u16, public_base_url: Option<&str>) -> Self {
-        let websocket = public_websocket_url.map_or(WebSocketAt::Port(websocket_port), |url| WebSocketAt::Url(url.to_owned()));
+        let websocket =
+            public_websocket_url.map_or(WebSocketAt::Port(websocket_port), |url| WebSocketAt::Url(url.to_owned()));
         let meta_value = match &websocket {
             WebSocketAt::Port(port) => format!(":{port}/ws"),
             WebSocketAt::Url(url) => url.replace('&', "&amp;"),
         };
-        let page = Dist::get("index.html").map(|file| String::from_utf8_lossy(&file.data).into_owned()).unwrap_or_default();
-        let page = page.replacen(WEBSOCKET_META, &format!(r#"<meta name="social-websocket" content="{meta_value}" />"#), 1);
+        let page =
+            Dist::get("index.html").map(|file| String::from_utf8_lossy(&file.data).into_owned()).unwrap_or_default();
+        let page =
+            page.replacen(WEBSOCKET_META, &format!(r#"<meta name="social-websocket" content="{meta_value}" />"#), 1);
         let media_origin = public_base_url.and_then(origin_of).map(|(scheme, host)| format!("{scheme}://{host}"));
         Self { index: web::Bytes::from(page), websocket, media_origin }
     }
