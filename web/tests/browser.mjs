@@ -264,7 +264,13 @@ try {
   });
 
   await step("the timeline, with the new avatar", async () => {
+    await b.goto(`${BASE}/#/`);
+    await post(b, `Thanks @${alice.username}! Glad to be here.`);
+    await a.goto(`${BASE}/#/u/${bob.username}`);
+    await a.getByRole("button", { name: "Follow" }).click();
+    await a.getByRole("button", { name: "Unfollow" }).waitFor();
     await a.goto(`${BASE}/#/`);
+    await a.locator(".post", { hasText: "Glad to be here" }).waitFor();
     await a.locator(".post img.avatar").first().waitFor();
     await a.getByLabel("New post").fill("Drafting a reply…");
     await shot(a, "timeline");
