@@ -31,7 +31,7 @@ mkdir -p target/browser
   DATABASE_URL="sqlite://$scratch/social.db" MEDIA_DIR="$scratch/media" \
   JWT_SECRET_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" \
   SERVER_ADDRESS=127.0.0.1 SERVER_PORT="$api_port" WEBSOCKET_PORT="$ws_port" RUST_LOG=warn \
-  JWT_TTL_SECONDS=70 POST_DAILY_LIMIT=4 \
+  JWT_TTL_SECONDS=70 POST_DAILY_LIMIT=25 \
   "$root/$bin" >"$root/target/browser/social.log" 2>&1) &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$scratch"' EXIT

@@ -206,6 +206,8 @@ class Feed<T extends { id: string }> {
       this.done = page.next_cursor === null;
       this.status.textContent = this.done ? (this.ids.size === 0 ? this.empty : "That's everything.") : "";
       this.more.hidden = this.done;
+      // The observer only reports changes: a page that left the end in view asks for the next itself.
+      if (!this.done) window.setTimeout(() => this.fillScreen(), 0);
       return page;
     } catch (error) {
       this.status.textContent = message(error);
@@ -213,6 +215,10 @@ class Feed<T extends { id: string }> {
     } finally {
       this.loading = false;
     }
+  }
+
+  private fillScreen(): void {
+    if (this.more.isConnected && this.more.getBoundingClientRect().top < window.innerHeight) void this.load();
   }
 
   /** Puts a live item on top, unless it is already shown. */

@@ -214,16 +214,6 @@ try {
     await posts(b, text).waitFor({ state: "detached", timeout: LIVE_WAIT });
   });
 
-  await step("past the daily quota, compose says so", async () => {
-    // The server runs with POST_DAILY_LIMIT=4 and A has posted 4 times today (a deleted post counts).
-    await a.getByLabel("New post").fill("One post too many");
-    assert.equal(await a.locator("#compose-count").textContent(), `${500 - 17} characters left`);
-    await a.getByRole("button", { name: "Post", exact: true }).click();
-    await a.locator("#compose-error", { hasText: "today's limit" }).waitFor();
-    await shot(a, "quota");
-    await a.getByLabel("New post").fill("");
-  });
-
   await step("the access token is refreshed before it expires, silently", async () => {
     // JWT_TTL_SECONDS=70: the page refreshes 60 s before expiry, 10 s after signing in.
     for (let waited = 0; refreshesOfA.length === 0 && waited < 20_000; waited += 250) await a.waitForTimeout(250);
@@ -290,6 +280,38 @@ try {
     assert.equal(await a.evaluate(() => sessionStorage.length), 0, "no token left behind");
     await a.reload();
     await a.getByRole("heading", { name: "Sign in" }).waitFor();
+  });
+
+  await step("C's timeline scrolls on, page after page, up to the quota message", async () => {
+    // C made 25 posts through the API; POST_DAILY_LIMIT=25 makes the next one too many.
+    const carol = { username: `carol_${run}`, password: "carol password 1" };
+    const json = (method, path, body, token) =>
+      fetch(`${BASE}${path}`, {
+        method,
+        headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(body),
+      }).then(async (r) => (r.status === 204 ? null : r.json()));
+    await json("POST", "/api/v1/auth/register", carol);
+    const { access_token: token } = await json("POST", "/api/v1/auth/login", carol);
+    for (let n = 1; n <= 25; n++) await json("POST", "/api/v1/posts", { content: `Carol's post number ${n}` }, token);
+    await a.getByLabel("Username").fill(carol.username);
+    await a.getByLabel("Password").fill(carol.password);
+    await a.getByRole("button", { name: "Sign in" }).click();
+    await a.getByRole("heading", { name: "Home" }).waitFor();
+    await a.locator(".post").nth(19).waitFor();
+    assert.equal(await a.locator(".post").count(), 20, "one page until the end comes into view");
+    for (let n = 0; n < 10 && (await a.locator(".post").count()) < 25; n++) {
+      await a.mouse.wheel(0, 4000);
+      await a.waitForTimeout(200);
+    }
+    await a.locator(".post", { hasText: /number 1$/ }).waitFor();
+    assert.equal(await a.locator(".post").count(), 25, "the second page joined the first, without repeats");
+    await a.getByText("That's everything.").waitFor();
+    await a.getByLabel("New post").fill("One post too many");
+    assert.equal(await a.locator("#compose-count").textContent(), `${500 - 17} characters left`);
+    await a.getByRole("button", { name: "Post", exact: true }).click();
+    await a.locator("#compose-error", { hasText: "today's limit" }).waitFor();
+    await shot(a, "quota");
   });
 
   await step("no request left 127.0.0.1", async () => {
