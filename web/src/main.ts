@@ -395,10 +395,14 @@ function homeScreen(): void {
 }
 
 async function profileScreen(username: string): Promise<void> {
+  const visit = routes;
   let profile;
   try {
     profile = await api.lookup(username);
+    // Another screen was opened meanwhile: it owns the page now.
+    if (visit !== routes) return;
   } catch (error) {
+    if (visit !== routes) return;
     screen("Profile");
     alertError(error);
     return;
@@ -639,8 +643,9 @@ onSignedOut(() => {
   live.stop();
   me = null;
   renderNav();
-  location.hash = "#/signin";
-  route();
+  // A hash change routes by itself; an unchanged one needs the call.
+  if (location.hash === "#/signin") route();
+  else location.hash = "#/signin";
 });
 
 async function startSession(): Promise<void> {
@@ -651,7 +656,11 @@ async function startSession(): Promise<void> {
   live.start();
 }
 
+/** Counts screen changes, so a screen that loads slowly does not draw over the next one. */
+let routes = 0;
+
 function route(): void {
+  routes += 1;
   leaveScreen();
   leaveScreen = () => {};
   screenEvents = () => {};
