@@ -113,7 +113,13 @@ try {
   });
   const socketsOfA = [];
   a.on("websocket", (socket) => socketsOfA.push(socket));
-  for (const page of [a, b]) page.on("pageerror", (error) => console.error(`page error: ${error.message}`));
+  const violations = [];
+  for (const page of [a, b]) {
+    page.on("pageerror", (error) => console.error(`page error: ${error.message}`));
+    page.on("console", (entry) => {
+      if (entry.type() === "error" && entry.text().includes("Content Security Policy")) violations.push(entry.text());
+    });
+  }
 
   await step("a failed sign-in shows the api's message", async () => {
     const answer = await fetch(`${BASE}/api/v1/auth/login`, {
@@ -314,8 +320,9 @@ try {
     await shot(a, "quota");
   });
 
-  await step("no request left 127.0.0.1", async () => {
+  await step("no request left 127.0.0.1, and nothing broke the page's policy", async () => {
     assert.deepEqual(elsewhere, []);
+    assert.deepEqual(violations, []);
   });
 } catch (error) {
   failed = true;
