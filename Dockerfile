@@ -37,13 +37,15 @@ RUN for crate in domain application infrastructure; do \
 # Then the real sources. COPY keeps the files' own mtimes, which may be older
 # than the stub build: touch them so that cargo rebuilds every workspace crate
 # (the dependencies stay cached). infrastructure is rebuilt in full, so
-# embed_migrations! reads migrations/ afresh.
+# embed_migrations! reads migrations/ (and rust-embed web/dist/) afresh.
 COPY domain domain
 COPY application application
 COPY infrastructure infrastructure
 COPY bin bin
 COPY migrations migrations
-RUN find domain application infrastructure bin migrations -type f -exec touch {} + \
+# The web client's built files, compiled into the api (rust-embed); no Node here.
+COPY web/dist web/dist
+RUN find domain application infrastructure bin migrations web/dist -type f -exec touch {} + \
  && cargo build --release --locked --bin api --bin notifier --bin ctl \
  && mkdir -p /out \
  && cp target/release/api target/release/notifier target/release/ctl /out/

@@ -293,7 +293,12 @@ impl Application {
         let hash_pool = core.hash_pool.clone();
         let proxies = config.trusted_proxies.clone();
         let bus = core.bus();
-        let server = http::serve(listener, core.module, readiness, public_urls(&config), media, proxies)?;
+        let page = http::web::WebClient::new(
+            config.public_websocket_url.as_deref(),
+            config.websocket_port,
+            config.public_base_url.as_deref(),
+        );
+        let server = http::serve(listener, core.module, readiness, public_urls(&config), media, proxies, page)?;
         Ok(Self { port, hash_pool, server, bus })
     }
 

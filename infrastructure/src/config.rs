@@ -50,6 +50,10 @@ pub struct Config {
     pub avatar_decoders: usize,
     pub media_dir: PathBuf,
     pub public_base_url: Option<String>,
+    /// Where browsers reach the notifier (`/ws` behind a balancer, or an
+    /// absolute `ws(s)://` URL); unset, the web page uses its own host on
+    /// `websocket_port`.
+    pub public_websocket_url: Option<String>,
     pub webhook_max_retry: u32,
     pub webhook_allow_private: bool,
     /// How often the outbox relay looks for rows nobody announced.
@@ -175,6 +179,25 @@ fn check_jwt_secret(key: &str) -> Result<(), ConfigError> {
     let distinct = key.bytes().collect::<std::collections::BTreeSet<_>>().len();
     if distinct < 5 {
         return refuse("is too repetitive to be secret; generate a key (e.g. openssl rand -hex 32)");
+    }
+    Ok(())
+}
+
+/// A `PUBLIC_WEBSOCKET_URL` is written into the web page and its
+/// Content-Security-Policy: a path on the page's origin or a ws(s)/http(s)
+/// URL, of characters that need no quoting in either.
+fn check_websocket_url(url: &str) -> Result<(), ConfigError> {
+    let refuse = |problem: &str| Err(ConfigError { variable: "PUBLIC_WEBSOCKET_URL", problem: problem.to_owned() });
+    let absolute = ["ws://", "wss://", "http://", "https://"].iter().find_map(|scheme| url.strip_prefix(scheme));
+    match absolute {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => return refuse("has no host"),
+        Some(_) => {}
+        None if url.starts_with('/') && !url.starts_with("//") => {}
+        None => return refuse("must be a path such as /ws or a ws://, wss://, http:// or https:// URL"),
+    }
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&()*+,=%".contains(c);
+    if !url.chars().all(plain) {
+        return refuse("may not hold spaces, quotes, ';', '<' or '>'");
     }
     Ok(())
 }
@@ -331,6 +354,10 @@ impl Config {
             }
         };
         let public_base_url = source.get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_owned());
+        let public_websocket_url = source.get("PUBLIC_WEBSOCKET_URL").map(|u| u.trim().to_owned());
+        if let Some(url) = &public_websocket_url {
+            check_websocket_url(url)?;
+        }
         Ok(Self {
             database_url: SecretString::from(database_url),
             amqp_url: SecretString::from(amqp_url),
@@ -351,6 +378,7 @@ impl Config {
             avatar_decoders: read.bounded("AVATAR_DECODERS", cores(), 1)? as usize,
             media_dir: PathBuf::from(read.text("MEDIA_DIR", "./data/media")),
             public_base_url,
+            public_websocket_url,
             webhook_max_retry: read.parsed("WEBHOOK_MAX_RETRY", 5)?,
             webhook_allow_private: read.parsed("WEBHOOK_ALLOW_PRIVATE", false)?,
             outbox_poll_ms: read.bounded("OUTBOX_POLL_MS", 1000, 10)?,
@@ -409,6 +437,20 @@ mod tests {
         assert_eq!((config.login_max_failures, config.login_window_seconds, config.register_per_hour), (5, 900, 10));
         assert!(config.trusted_proxies.is_empty());
         assert_eq!(config.hash_workers, std::thread::available_parallelism().unwrap().get());
+    }
+
+    #[test]
+    fn a_public_websocket_url_is_a_path_or_a_websocket_or_http_url() {
+        let with = |url| Config::from_source(&HashMap::from([("JWT_SECRET_KEY", KEY), ("PUBLIC_WEBSOCKET_URL", url)]));
+        assert_eq!(Config::from_source(&HashMap::from([("JWT_SECRET_KEY", KEY)])).unwrap().public_websocket_url, None);
+        for good in ["/ws", "wss://example.org/ws", "ws://127.0.0.1:4000/ws", "https://example.org:8443/ws"] {
+            assert_eq!(with(good).unwrap().public_websocket_url.as_deref(), Some(good));
+        }
+        for bad in
+            ["ws", "//example.org/ws", "wss://", "ftp://example.org/ws", "/ws\"; script-src *", "/ws x", "wss:///ws"]
+        {
+            assert_eq!(with(bad).unwrap_err().variable, "PUBLIC_WEBSOCKET_URL", "{bad}");
+        }
     }
 
     #[test]

@@ -15,11 +15,13 @@ mod paging;
 mod posts;
 pub mod problem;
 mod users;
+pub mod web;
 mod webhooks;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{ErrorHandlers, from_fn};
-use actix_web::{App, HttpServer, web};
+// `web` is this crate's web client (web.rs); actix's module is spelled out.
+use actix_web::{App, HttpServer};
 use std::net::TcpListener;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -38,8 +40,8 @@ macro_rules! route_table {
         pub const ROUTE_TABLE: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
         /// Registers every route of the api.
-        pub fn routes(cfg: &mut web::ServiceConfig) {
-            $(cfg.route($path, web::$method().to($handler));)*
+        pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+            $(cfg.route($path, actix_web::web::$method().to($handler));)*
         }
     };
 }
@@ -93,12 +95,15 @@ pub fn serve(
     urls: PublicUrls,
     media: media::MediaSettings,
     proxies: client::TrustedProxies,
+    page: web::WebClient,
 ) -> std::io::Result<Server> {
-    let readiness = web::Data::new(readiness);
-    let proxies = web::Data::new(proxies);
-    let media = web::Data::new(media);
+    use actix_web::web::{Data, PayloadConfig};
+    let readiness = Data::new(readiness);
+    let proxies = Data::new(proxies);
+    let media = Data::new(media);
     crate::telemetry::metrics();
-    let urls = web::Data::new(urls);
+    let urls = Data::new(urls);
+    let page = Data::new(page);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(ErrorHandlers::new().default_handler(middleware::ensure_problem))
@@ -108,19 +113,23 @@ pub fn serve(
             .app_data(media.clone())
             .app_data(urls.clone())
             .app_data(proxies.clone())
+            .app_data(page.clone())
             .app_data(extract::json_config())
             .app_data(extract::path_config())
             .app_data(extract::query_config())
-            .app_data(web::PayloadConfig::new(extract::JSON_LIMIT))
+            .app_data(PayloadConfig::new(extract::JSON_LIMIT))
             .configure(routes)
             .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi::ApiDoc::openapi()))
             .route(
                 "/docs",
-                web::get().to(|| async {
+                actix_web::web::get().to(|| async {
                     actix_web::HttpResponse::PermanentRedirect().insert_header(("location", "/docs/")).finish()
                 }),
             )
-            .default_service(web::to(|| async {
+            // The web client, like /docs a page for browsers rather than an operation of the API.
+            .route("/", actix_web::web::get().to(web::index))
+            .route("/assets/{file}", actix_web::web::get().to(web::asset))
+            .default_service(actix_web::web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::from_status(actix_web::http::StatusCode::NOT_FOUND))
             }))
     })

@@ -38,5 +38,7 @@ mod tokens;
 mod unstorable;
 #[path = "../http/users.rs"]
 mod users;
+#[path = "../http/web.rs"]
+mod web;
 #[path = "../http/webhooks.rs"]
 mod webhooks;

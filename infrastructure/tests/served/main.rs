@@ -77,6 +77,8 @@ mod unstorable;
 #[path = "../http/users.rs"]
 mod users;
 #[cfg(served_tests)]
+#[path = "../http/web.rs"]
+mod web;
 #[path = "../http/webhooks.rs"]
 mod webhooks;
 
