@@ -32,7 +32,8 @@
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STATE=${CLUSTER_STATE_DIR:-$ROOT/target/cluster}
+# Absolute: the instances run inside it, and their log paths are written from here.
+STATE=$(realpath -m "${CLUSTER_STATE_DIR:-$ROOT/target/cluster}")
 PUBLIC_PORT=${CLUSTER_PORT:-8080}
 PG_SERVER=${CLUSTER_PG_SERVER:-postgres://postgres@127.0.0.1:5432}
 READY_SECONDS=${CLUSTER_READY_SECONDS:-60}

@@ -210,10 +210,20 @@ mod suite {
 
     impl Drop for Cluster {
         fn drop(&mut self) {
+            let env = std::fs::read_to_string(self.state.join("cluster.env")).unwrap_or_default();
+            let exchange = env.lines().find_map(|line| line.strip_prefix("AMQP_EXCHANGE=")).map(str::to_owned);
             match self.command("stop").output() {
                 Ok(output) if output.status.success() => {}
                 Ok(output) => eprintln!("cluster.sh stop: {}", String::from_utf8_lossy(&output.stderr)),
                 Err(e) => eprintln!("cluster.sh stop did not run: {e}"),
+            }
+            // cluster.sh leaves the exchange where RabbitMQ has no management API.
+            if let Some(exchange) = exchange {
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    runtime.block_on(super::support::remove_exchange(&exchange))
+                })
+                .join();
             }
             let _ = std::fs::remove_dir_all(&self.state);
         }
