@@ -9,7 +9,9 @@
 # below 32768, all on one scratch database `cluster_<stamp>` and one exchange
 # `cluster.<stamp>`, and an nginx of its own (config, pid and logs in the state directory,
 # never the system service) on CLUSTER_PORT (default 8080): `/ws` round-robin to the
-# notifiers (WebSocket upgrade, 1 h read timeout), everything else round-robin to the apis.
+# notifiers (WebSocket upgrade, 1 h read timeout), everything else round-robin to the apis:
+# the routes of deploy/nginx-routes.conf, which the compose nginx includes too. Every api gets
+# PUBLIC_WEBSOCKET_URL=/ws, and all instances share one MEDIA_DIR (<state>/media).
 # It returns once every instance answers GET /health/ready, and fails (exit 1, naming the
 # instance, with the end of its log) otherwise, stopping what it started.
 # `stop` kills them by pid, drops the database and deletes the exchange when RabbitMQ's
@@ -20,7 +22,8 @@
 #   CLUSTER_STATE_DIR    state, logs, nginx files (target/cluster)
 #   CLUSTER_PG_SERVER    PostgreSQL server (postgres://postgres@127.0.0.1:5432)
 #   CLUSTER_READY_SECONDS  how long an instance may take to become ready (60)
-#   CLUSTER_BIN_DIR      where `api` and `notifier` are (target/release, built when missing)
+#   CLUSTER_BIN_DIR      where `api` and `notifier` are (target/release, built when missing;
+#                        any other folder must hold them, e.g. target/debug for the tests)
 #   AMQP_URL             RabbitMQ node(s), passed to every instance (its default otherwise)
 #   JWT_SECRET_KEY       shared key; a random one is generated when unset
 #   anything else (POST_DAILY_LIMIT, RUST_LOG, ...) reaches every instance unchanged.
@@ -29,7 +32,8 @@
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STATE=${CLUSTER_STATE_DIR:-$ROOT/target/cluster}
+# Absolute: the instances run inside it, and their log paths are written from here.
+STATE=$(realpath -m "${CLUSTER_STATE_DIR:-$ROOT/target/cluster}")
 PUBLIC_PORT=${CLUSTER_PORT:-8080}
 PG_SERVER=${CLUSTER_PG_SERVER:-postgres://postgres@127.0.0.1:5432}
 READY_SECONDS=${CLUSTER_READY_SECONDS:-60}
@@ -123,6 +127,8 @@ spawn() {
         cd "$STATE"
         export DATABASE_URL AMQP_EXCHANGE JWT_SECRET_KEY TRUSTED_PROXIES MEDIA_DIR
         export SERVER_ADDRESS=127.0.0.1
+        # Web clients served by the apis open their socket on the balancer's /ws.
+        export PUBLIC_WEBSOCKET_URL=/ws
         if [[ $kind == api ]]; then export SERVER_PORT=$port; else export WEBSOCKET_PORT=$port; fi
         exec nohup "$BIN_DIR/$kind" >"$log" 2>&1 </dev/null
     ) &
@@ -281,26 +287,8 @@ $servers_ws    }
 
     server {
         listen 127.0.0.1:$PUBLIC_PORT;
-
-        location /ws {
-            proxy_pass http://notifier;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade \$http_upgrade;
-            proxy_set_header Connection \$connection_upgrade;
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_read_timeout 1h;
-            proxy_send_timeout 1h;
-        }
-
-        location / {
-            proxy_pass http://api;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-        }
+        # The routes of the compose nginx too: one file, one set of rules.
+        include $ROOT/deploy/nginx-routes.conf;
     }
 }
 EOF

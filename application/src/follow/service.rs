@@ -3,9 +3,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::ports::{FollowEntry, FollowRepository, NewFollow};
+use crate::ApplicationError;
 use crate::paging::{Page, PageRequest};
 use crate::ports::{AccessClaims, Clock, UserRepository};
-use crate::{ApplicationError, AuthFailure};
 
 /// A follower notifies the same user of a follow at most once in this window.
 pub const FOLLOW_NOTICE_WINDOW: chrono::Duration = chrono::Duration::hours(24);
@@ -34,11 +34,7 @@ impl FollowService {
         if self.users.find(target).await?.is_none() {
             return Err(ApplicationError::NotFound("user"));
         }
-        let actor = self
-            .users
-            .author(caller.user_id)
-            .await?
-            .ok_or(ApplicationError::Unauthorized(AuthFailure::TokenRevoked))?;
+        let actor = self.users.author(caller.user_id).await?.ok_or_else(crate::user::account_gone)?;
         let now = self.clock.now();
         let mut events = vec![Envelope::new(DomainEvent::FollowCreated(follow), now)];
         // Unfollowing and following again must not become a way to ping someone.

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::ports::{CreatePostOutcome, DailyQuota, IdempotencyKey, NewPost, PostQuery, PostRepository, PostScope};
+use crate::ApplicationError;
 use crate::paging::{Page, PageRequest};
 use crate::ports::{AccessClaims, Clock, UserRepository};
 use crate::user::is_admin;
-use crate::{ApplicationError, AuthFailure};
 
 /// How long an `Idempotency-Key` protects against a repeat.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
@@ -63,11 +63,7 @@ impl PostService {
     ) -> Result<Published, ApplicationError> {
         let now = self.clock.now();
         let key = idempotency_key.map(|key| validate_key(key, now)).transpose()?;
-        let author = self
-            .users
-            .author(caller.user_id)
-            .await?
-            .ok_or(ApplicationError::Unauthorized(AuthFailure::TokenRevoked))?;
+        let author = self.users.author(caller.user_id).await?.ok_or_else(crate::user::account_gone)?;
         let mentioned = self.users.authors_named(&content.mentions()).await?;
         let post = Post {
             id: PostId::generate(),

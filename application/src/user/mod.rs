@@ -4,7 +4,7 @@ pub mod ports;
 mod service;
 
 pub use service::{AdminBootstrap, UserPorts, UserService};
-pub(crate) use service::{is_admin, require_admin};
+pub(crate) use service::{account_gone, is_admin, require_admin};
 
 #[cfg(test)]
 mod tests;

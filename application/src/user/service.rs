@@ -50,31 +50,32 @@ impl UserService {
     /// The caller's own account.
     ///
     /// # Errors
-    /// `NotFound("user")` if the account is gone, or `Unknown`.
+    /// `Unauthorized(TokenRevoked)` if the account is gone, or `Unknown`.
     pub async fn me(&self, caller: &AccessClaims) -> Result<User, ApplicationError> {
-        self.users.find(caller.user_id).await?.ok_or(ApplicationError::NotFound("user"))
+        self.users.find(caller.user_id).await?.ok_or_else(account_gone)
     }
 
     /// Changes the caller's username, e-mail, display name or bio.
     ///
     /// # Errors
-    /// `Conflict` when the new username or e-mail is taken, `NotFound("user")`, or `Unknown`.
+    /// `Conflict` when the new username or e-mail is taken, `Unauthorized(TokenRevoked)` if
+    /// the account is gone, or `Unknown`.
     pub async fn update(&self, caller: &AccessClaims, changes: UserChanges) -> Result<User, ApplicationError> {
         if changes.is_empty() {
             return self.me(caller).await;
         }
-        self.users.update(caller.user_id, changes).await?.ok_or(ApplicationError::NotFound("user"))
+        self.users.update(caller.user_id, changes).await?.ok_or_else(account_gone)
     }
 
     /// Deletes the caller's account with everything it owns; every token of the
     /// account stops working at once.
     ///
     /// # Errors
-    /// `NotFound("user")` if already gone, or `Unknown`.
+    /// `Unauthorized(TokenRevoked)` if already gone, or `Unknown`.
     pub async fn delete(&self, caller: &AccessClaims) -> Result<(), ApplicationError> {
         let avatar = self.me(caller).await?.avatar;
         if !self.users.delete(caller.user_id).await? {
-            return Err(ApplicationError::NotFound("user"));
+            return Err(account_gone());
         }
         let until = self.clock.now() + self.tokens.ttl();
         self.revocations.revoke_user(caller.user_id, until).await?;
@@ -88,7 +89,7 @@ impl UserService {
     ///
     /// # Errors
     /// `UnsupportedMedia` unless the bytes are a PNG, JPEG, WebP or GIF image,
-    /// `NotFound("user")`, or `Unknown`.
+    /// `Unauthorized(TokenRevoked)` if the account is gone, or `Unknown`.
     pub async fn set_avatar(&self, caller: &AccessClaims, image: Vec<u8>) -> Result<User, ApplicationError> {
         let key = self.avatars.store(caller.user_id, image).await.map_err(|e| match e {
             AvatarError::Unsupported(why) => ApplicationError::UnsupportedMedia(why),
@@ -105,7 +106,7 @@ impl UserService {
             }
             Ok(None) => {
                 self.forget_avatar(&key).await;
-                Err(ApplicationError::NotFound("user"))
+                Err(account_gone())
             }
             Err(e) => {
                 self.forget_avatar(&key).await;
@@ -211,6 +212,14 @@ impl UserService {
     }
 }
 
+/// The caller's own account is gone: their token belongs to a deleted user, which API.md
+/// answers with 401 like any revoked token. Another instance may not have heard of the
+/// deletion yet (the revocation reaches it through the broker or its next poll), but the
+/// missing row already tells, so it never answers 404 about the caller themself.
+pub(crate) fn account_gone() -> ApplicationError {
+    ApplicationError::Unauthorized(AuthFailure::TokenRevoked)
+}
+
 /// Whether `user` is an admin now (the stored role, not a token's claim).
 pub(crate) async fn is_admin(users: &dyn UserRepository, user: UserId) -> Result<bool, crate::PortError> {
     Ok(users.find(user).await?.is_some_and(|u| u.role.is_admin()))
@@ -222,6 +231,6 @@ pub(crate) async fn require_admin(users: &dyn UserRepository, caller: &AccessCla
     match users.find(caller.user_id).await? {
         Some(user) if user.role.is_admin() => Ok(()),
         Some(_) => Err(ApplicationError::Forbidden("admin only")),
-        None => Err(ApplicationError::Unauthorized(AuthFailure::TokenRevoked)),
+        None => Err(account_gone()),
     }
 }

@@ -38,6 +38,24 @@ fn deleting_the_account_revokes_its_tokens_and_forbids_login() {
 }
 
 #[test]
+fn an_account_deleted_elsewhere_answers_its_token_with_revoked_not_not_found() {
+    use crate::ports::UserRepository;
+    let h = Harness::default();
+    let (me, _) = h.signed_in("alice");
+    // Another instance deleted the row; this one has not heard of the revocation yet.
+    assert!(block_on(h.users.delete(me.user_id)).unwrap());
+    let revoked = |result: Result<_, ApplicationError>| {
+        matches!(result, Err(ApplicationError::Unauthorized(AuthFailure::TokenRevoked)))
+    };
+    assert!(revoked(block_on(h.accounts.me(&me)).map(drop)));
+    let changes = UserChanges { display_name: Some(Some(DisplayName::new("A").unwrap())), ..Default::default() };
+    assert!(revoked(block_on(h.accounts.update(&me, changes)).map(drop)));
+    assert!(revoked(block_on(h.accounts.delete(&me))));
+    assert!(revoked(block_on(h.accounts.set_avatar(&me, b"IMG one".to_vec())).map(drop)));
+    assert!(h.avatar_files().is_empty(), "the refused avatar's file is removed");
+}
+
+#[test]
 fn lookup_of_an_impossible_username_is_not_found() {
     let h = Harness::default();
     let (me, _) = h.signed_in("alice");

@@ -70,7 +70,7 @@ pub async fn remove_exchange(exchange: &str) -> Result<(), lapin::Error> {
     let url = std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
     let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
-    let queues = ["dead", "webhooks.events", "webhooks.deliver", "webhooks.dead"]
+    let queues = ["dead", "webhooks.events", "webhooks.deliver", "webhooks.wait", "webhooks.dead"]
         .into_iter()
         .map(str::to_owned)
         .chain((1..=4).map(|n| format!("webhooks.retry.{n}")));
