@@ -161,6 +161,7 @@ impl NotifierApp {
                 .await;
         }));
         core.bound(consumers).await;
+        tokio::spawn(ping_every_socket(Arc::downgrade(&hub)));
         let listener = TcpListener::bind((config.server_address, config.websocket_port))
             .with_context(|| format!("binding {}:{}", config.server_address, config.websocket_port))?;
         let port = listener.local_addr()?.port();
@@ -239,4 +240,16 @@ fn serve(
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Pings every socket of the hub every [`session::PING_EVERY`], until the hub is gone.
+async fn ping_every_socket(hub: std::sync::Weak<Hub>) {
+    let mut tick = tokio::time::interval(session::PING_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(hub) = hub.upgrade() else { return };
+        hub.ping_all();
+    }
 }

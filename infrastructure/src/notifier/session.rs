@@ -16,12 +16,12 @@ use uuid::Uuid;
 
 use super::Notifier;
 use super::catch_up::{self, CatchUp};
-use super::hub::Registration;
+use super::hub::{Queued, Registration};
 use crate::http::extract::bearer_token;
 use crate::http::problem::ApiError;
 
-/// The server pings this often...
-const PING_EVERY: Duration = Duration::from_secs(20);
+/// The server pings every socket this often (one timer for all of them)...
+pub const PING_EVERY: Duration = Duration::from_secs(20);
 /// ...and gives up on a client silent for this long.
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 /// Largest frame a client may send (clients only answer pings).
@@ -111,8 +111,10 @@ async fn run(
     mut registration: Registration,
     since: Option<Uuid>,
 ) {
+    // The catch-up and the close run once: boxed, their state is not part of
+    // every idle socket's task.
     let replayed = match since {
-        Some(since) => replay(&notifier, &mut session, registration.user, since).await,
+        Some(since) => Box::pin(replay(&notifier, &mut session, registration.user, since)).await,
         None => Replay::Complete(HashSet::new()),
     };
     let code = match replayed {
@@ -123,7 +125,7 @@ async fn run(
     notifier.hub.unregister(registration.user, registration.session);
     metrics::gauge!("websocket_connections").decrement(1.0);
     if let Some(code) = code {
-        let _ = session.close(Some(CloseReason { code, description: None })).await;
+        let _ = Box::pin(session.close(Some(CloseReason { code, description: None }))).await;
     }
     tracing::info!(user_id = %registration.user, session = registration.session, "socket closed");
 }
@@ -135,29 +137,28 @@ async fn pump(
     registration: &mut Registration,
     mut replayed: HashSet<Uuid>,
 ) -> Option<CloseCode> {
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut heard = Instant::now();
     loop {
         tokio::select! {
-            frame = registration.frames.recv() => match frame {
-                Some(frame) => {
+            queued = registration.frames.recv() => match queued {
+                Some(Queued::Frame(frame)) => {
                     if !replayed.is_empty() && replayed.remove(&frame.id) {
                         continue;
                     }
-                    if session.text(frame.text).await.is_err() {
+                    if session.text(frame.text.clone()).await.is_err() {
+                        return None;
+                    }
+                }
+                Some(Queued::Ping) => {
+                    if heard.elapsed() > SILENCE_LIMIT {
+                        return Some(CloseCode::Policy);
+                    }
+                    if session.ping(b"").await.is_err() {
                         return None;
                     }
                 }
                 None => return Some(CloseCode::Other(registration.verdict.code().unwrap_or(1011))),
             },
-            _ = ping.tick() => {
-                if heard.elapsed() > SILENCE_LIMIT {
-                    return Some(CloseCode::Policy);
-                }
-                if session.ping(b"").await.is_err() {
-                    return None;
-                }
-            }
             message = messages.next() => match message {
                 Some(Ok(Message::Pong(_))) => heard = Instant::now(),
                 Some(Ok(Message::Ping(bytes))) => {
