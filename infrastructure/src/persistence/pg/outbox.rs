@@ -28,21 +28,24 @@ impl Outbox {
 }
 
 async fn insert(conn: &mut AsyncPgConnection, rows: Vec<OutboxRow>) -> diesel::QueryResult<()> {
-    if rows.is_empty() {
-        return Ok(());
+    let values = |row: OutboxRow| {
+        (
+            outbox::id.eq(row.id),
+            outbox::event_type.eq(row.event_type),
+            outbox::payload.eq(row.payload),
+            outbox::created_at.eq(row.created_at),
+            outbox::request_id.eq(row.request_id),
+        )
+    };
+    let mut rows = rows.into_iter();
+    match (rows.next(), rows.len()) {
+        (None, _) => Ok(()),
+        // One row (most writes) as a single-row insert: a prepared statement
+        // kept by the connection, where a batch of any size is sent as text.
+        (Some(row), 0) => diesel::insert_into(outbox::table).values(values(row)).execute(conn).await.map(drop),
+        (Some(first), _) => {
+            let batch: Vec<_> = std::iter::once(first).chain(rows).map(values).collect();
+            diesel::insert_into(outbox::table).values(batch).execute(conn).await.map(drop)
+        }
     }
-    let rows: Vec<_> = rows
-        .into_iter()
-        .map(|row| {
-            (
-                outbox::id.eq(row.id),
-                outbox::event_type.eq(row.event_type),
-                outbox::payload.eq(row.payload),
-                outbox::created_at.eq(row.created_at),
-                outbox::request_id.eq(row.request_id),
-            )
-        })
-        .collect();
-    diesel::insert_into(outbox::table).values(rows).execute(conn).await?;
-    Ok(())
 }

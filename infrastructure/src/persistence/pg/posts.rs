@@ -93,6 +93,13 @@ pub(super) async fn post_by_id(conn: &mut AsyncPgConnection, id: Uuid) -> Result
 
 #[declare_sql_function]
 extern "SQL" {
+    /// Counts a post against the daily quota (migration `count_post`).
+    fn count_post(
+        author: diesel::sql_types::Uuid,
+        on_day: diesel::sql_types::Date,
+        quota: diesel::sql_types::Integer,
+    ) -> Bool;
+
     /// The ids of one timeline page, one per row (migration `post_details`).
     fn timeline_ids(
         reader: diesel::sql_types::Uuid,
@@ -166,7 +173,10 @@ impl PgPostRepository {
             .iter()
             .map(|m| (post_mentions::post_id.eq(post.id.as_uuid()), post_mentions::user_id.eq(m.user_id.as_uuid())))
             .collect();
-        diesel::insert_into(post_mentions::table).values(mentions).execute(conn).await?;
+        // diesel sends an empty batch as a query of its own: skip it.
+        if !mentions.is_empty() {
+            diesel::insert_into(post_mentions::table).values(mentions).execute(conn).await?;
+        }
         insert_notifications(conn, &new.notifications).await?;
         if let Some(key) = key {
             diesel::insert_into(idempotency_keys::table)
@@ -209,30 +219,22 @@ pub(super) async fn insert_notifications(
             )
         })
         .collect();
-    diesel::insert_into(notifications::table).values(rows).execute(conn).await?;
+    if !rows.is_empty() {
+        diesel::insert_into(notifications::table).values(rows).execute(conn).await?;
+    }
     Ok(())
 }
 
 /// Counts one more post of `author` for the quota's day, unless that would pass
-/// its limit; `false` then. The row lock of the upsert serializes one author's
-/// concurrent posts at this statement only, so no advisory lock is needed.
+/// its limit; `false` then. The row lock of the upsert (migration `count_post`)
+/// serializes one author's concurrent posts at this statement only, so no
+/// advisory lock is needed.
 async fn count_against(conn: &mut AsyncPgConnection, author: Uuid, quota: DailyQuota) -> diesel::QueryResult<bool> {
-    use super::schema::daily_post_counts as counts;
     let limit = i32::try_from(quota.limit).unwrap_or(i32::MAX);
     if limit == 0 {
         return Ok(false);
     }
-    let upsert = diesel::insert_into(counts::table)
-        .values((counts::user_id.eq(author), counts::day.eq(quota.since.date_naive()), counts::created.eq(1)))
-        .on_conflict((counts::user_id, counts::day))
-        .do_update()
-        .set(counts::created.eq(counts::created + 1));
-    let counted: Option<i32> = diesel::query_dsl::methods::FilterDsl::filter(upsert, counts::created.lt(limit))
-        .returning(counts::created)
-        .get_result(conn)
-        .await
-        .optional()?;
-    Ok(counted.is_some())
+    diesel::select(count_post(author, quota.since.date_naive(), limit)).get_result(conn).await
 }
 
 #[async_trait]
