@@ -1,29 +1,43 @@
 //! The notifier's memory: who is connected (the registry) and which connected
 //! users follow each author (the follower index). Delivering an event is a map
-//! lookup and a non-blocking offer per socket: no I/O, no query.
+//! lookup and a non-blocking offer per socket: no I/O, no query, no task woken
+//! but the connection's own writer.
 
 use actix_web::web::Bytes;
 use bytestring::ByteString;
 use domain::UserId;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::mpsc::{self, error::TrySendError};
 use uuid::Uuid;
 
-/// Frames waiting for one socket before it is judged too slow.
-pub const SEND_QUEUE: usize = 64;
-
-/// What a socket's queue holds: a pointer to the frame every recipient shares,
-/// or the hub's periodic ping. The queue allocates its first block of slots
-/// when the socket registers, so the slot's size is paid by every idle socket
-/// (32 slots of a 48-byte frame were 1.5 KiB; of a pointer, 256 bytes).
+/// What the hub hands a socket: a pointer to the frame every recipient
+/// shares, or the periodic ping.
 #[derive(Clone, Debug)]
 pub enum Queued {
     Frame(Arc<Frame>),
     /// Time to ping the client (and to judge its silence): one timer for the
     /// whole hub, not one per socket.
     Ping,
+}
+
+/// What became of an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    Taken,
+    /// The socket's bounded queue is full: the client cannot keep up.
+    Full,
+    /// The socket is closing.
+    Closed,
+}
+
+/// A socket as the hub sees it: a queue to offer to without waiting, and a
+/// way to end it. The WebSocket adapter implements it over the connection's
+/// own bounded send queue; tests, over a vector.
+pub trait Outlet: Send + Sync {
+    fn offer(&self, queued: &Queued) -> Offer;
+    /// Ends the socket with the WebSocket close `code`; the first code wins.
+    fn condemn(&self, code: u16);
 }
 
 /// WebSocket close codes the hub decides.
@@ -51,32 +65,15 @@ impl Frame {
     }
 }
 
-/// What a session task reads besides frames: why the hub let it go.
-#[derive(Debug, Default)]
-pub struct Verdict(AtomicU16);
-
-impl Verdict {
-    /// The close code set by the hub, if it closed the session.
-    pub fn code(&self) -> Option<u16> {
-        match self.0.load(Ordering::Relaxed) {
-            0 => None,
-            code => Some(code),
-        }
-    }
-}
-
 struct Session {
     id: u64,
     token_id: Uuid,
-    frames: mpsc::Sender<Queued>,
-    verdict: Arc<Verdict>,
+    outlet: Arc<dyn Outlet>,
 }
 
 impl Session {
-    /// Dropping the session drops its only sender: the task sees its queue end
-    /// and closes the socket with the verdict.
     fn condemn(self, code: u16) {
-        self.verdict.0.store(code, Ordering::Relaxed);
+        self.outlet.condemn(code);
     }
 }
 
@@ -87,14 +84,6 @@ struct State {
     followers: HashMap<UserId, HashSet<UserId>>,
     /// connected user -> whom they follow (to undo their index entries).
     followees: HashMap<UserId, HashSet<UserId>>,
-}
-
-/// A registered socket's handle on the hub.
-pub struct Registration {
-    pub user: UserId,
-    pub session: u64,
-    pub frames: mpsc::Receiver<Queued>,
-    pub verdict: Arc<Verdict>,
 }
 
 #[derive(Default)]
@@ -109,11 +98,10 @@ impl Hub {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a socket of `user` authenticated by token `token_id`. The
-    /// first socket of a user loads their followees into the index.
-    pub fn register(&self, user: UserId, token_id: Uuid, followees: Vec<UserId>) -> Registration {
-        let (sender, frames) = mpsc::channel(SEND_QUEUE);
-        let verdict = Arc::new(Verdict::default());
+    /// Registers a socket of `user` authenticated by token `token_id`, and
+    /// answers its session id. The first socket of a user loads their
+    /// followees into the index.
+    pub fn register(&self, user: UserId, token_id: Uuid, followees: Vec<UserId>, outlet: Arc<dyn Outlet>) -> u64 {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state();
         if !state.followees.contains_key(&user) {
@@ -122,13 +110,8 @@ impl Hub {
             }
             state.followees.insert(user, followees.into_iter().collect());
         }
-        state.sessions.entry(user).or_default().push(Session {
-            id,
-            token_id,
-            frames: sender,
-            verdict: Arc::clone(&verdict),
-        });
-        Registration { user, session: id, frames, verdict }
+        state.sessions.entry(user).or_default().push(Session { id, token_id, outlet });
+        id
     }
 
     /// Forgets a socket; the last one of a user takes them out of the index.
@@ -251,10 +234,10 @@ fn offer(state: &mut State, user: UserId, frame: &Queued) -> usize {
     let mut delivered = 0;
     let mut slow = Vec::new();
     for (index, session) in sessions.iter().enumerate() {
-        match session.frames.try_send(frame.clone()) {
-            Ok(()) => delivered += 1,
-            Err(TrySendError::Full(_)) => slow.push(index),
-            Err(TrySendError::Closed(_)) => {}
+        match session.outlet.offer(frame) {
+            Offer::Taken => delivered += 1,
+            Offer::Full => slow.push(index),
+            Offer::Closed => {}
         }
     }
     for index in slow.into_iter().rev() {
@@ -272,101 +255,134 @@ fn offer(state: &mut State, user: UserId, frame: &Queued) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU16;
+
+    /// A socket whose queue is a vector of `capacity`.
+    struct Socket {
+        queue: Mutex<Vec<Queued>>,
+        capacity: usize,
+        code: AtomicU16,
+    }
+
+    impl Outlet for Socket {
+        fn offer(&self, queued: &Queued) -> Offer {
+            let mut queue = self.queue.lock().unwrap();
+            if queue.len() == self.capacity {
+                return Offer::Full;
+            }
+            queue.push(queued.clone());
+            Offer::Taken
+        }
+
+        fn condemn(&self, code: u16) {
+            let _ = self.code.compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    impl Socket {
+        fn code(&self) -> Option<u16> {
+            Some(self.code.load(Ordering::Relaxed)).filter(|code| *code != 0)
+        }
+
+        fn take(&self) -> Vec<Queued> {
+            std::mem::take(&mut *self.queue.lock().unwrap())
+        }
+    }
+
+    const CAPACITY: usize = 8;
+
+    fn connect(hub: &Hub, user: UserId, token: Uuid, followees: Vec<UserId>) -> Arc<Socket> {
+        let socket = Arc::new(Socket { queue: Mutex::default(), capacity: CAPACITY, code: AtomicU16::new(0) });
+        hub.register(user, token, followees, Arc::clone(&socket) as Arc<dyn Outlet>);
+        socket
+    }
 
     fn frame(n: u8) -> Frame {
         Frame::new(Uuid::now_v7(), Bytes::from(format!("frame {n}"))).unwrap()
     }
 
-    fn text_of(queued: Queued) -> ByteString {
-        match queued {
-            Queued::Frame(frame) => frame.text.clone(),
-            Queued::Ping => panic!("a ping, not a frame"),
-        }
+    fn texts(queued: Vec<Queued>) -> Vec<ByteString> {
+        queued
+            .into_iter()
+            .map(|q| match q {
+                Queued::Frame(frame) => frame.text.clone(),
+                Queued::Ping => ByteString::from_static("ping"),
+            })
+            .collect()
     }
 
-    #[tokio::test]
-    async fn one_ping_reaches_every_socket_and_a_full_queue_is_closed_as_slow() {
+    #[test]
+    fn one_ping_reaches_every_socket_and_a_full_queue_is_closed_as_slow() {
         let hub = Hub::default();
         let author = UserId::generate();
-        let mut idle = hub.register(UserId::generate(), Uuid::now_v7(), vec![]);
-        let mut other = hub.register(UserId::generate(), Uuid::now_v7(), vec![]);
-        let stuck = hub.register(UserId::generate(), Uuid::now_v7(), vec![author]);
-        for n in 0..SEND_QUEUE {
+        let idle = connect(&hub, UserId::generate(), Uuid::now_v7(), vec![]);
+        let other = connect(&hub, UserId::generate(), Uuid::now_v7(), vec![]);
+        let stuck = connect(&hub, UserId::generate(), Uuid::now_v7(), vec![author]);
+        for n in 0..CAPACITY {
             hub.to_followers(author, &frame(n as u8));
         }
         hub.ping_all();
-        assert!(matches!(idle.frames.try_recv(), Ok(Queued::Ping)));
-        assert!(matches!(other.frames.try_recv(), Ok(Queued::Ping)));
-        assert_eq!(stuck.verdict.code(), Some(close::TRY_AGAIN_LATER));
+        assert_eq!(texts(idle.take()), ["ping"]);
+        assert_eq!(texts(other.take()), ["ping"]);
+        assert_eq!(stuck.code(), Some(close::TRY_AGAIN_LATER));
         assert_eq!(hub.connections(), 2);
     }
 
-    #[tokio::test]
-    async fn a_post_goes_to_every_socket_of_every_connected_follower_only() {
+    #[test]
+    fn a_post_goes_to_every_socket_of_every_connected_follower_only() {
         let hub = Hub::default();
         let (author, fan, stranger) = (UserId::generate(), UserId::generate(), UserId::generate());
-        let mut phone = hub.register(fan, Uuid::now_v7(), vec![author]);
-        let mut browser = hub.register(fan, Uuid::now_v7(), vec![author]);
-        let mut other = hub.register(stranger, Uuid::now_v7(), vec![]);
+        let phone = connect(&hub, fan, Uuid::now_v7(), vec![author]);
+        let browser = connect(&hub, fan, Uuid::now_v7(), vec![author]);
+        let other = connect(&hub, stranger, Uuid::now_v7(), vec![]);
         assert_eq!(hub.to_followers(author, &frame(1)), 2);
-        assert!(phone.frames.try_recv().is_ok() && browser.frames.try_recv().is_ok());
-        assert!(other.frames.try_recv().is_err());
+        assert_eq!(texts(phone.take()), ["frame 1"]);
+        assert_eq!(texts(browser.take()), ["frame 1"]);
+        assert!(other.take().is_empty());
     }
 
-    #[tokio::test]
-    async fn follows_and_unfollows_update_the_index_of_connected_users() {
+    #[test]
+    fn follows_and_unfollows_update_the_index_of_connected_users() {
         let hub = Hub::default();
         let (author, fan) = (UserId::generate(), UserId::generate());
-        let mut socket = hub.register(fan, Uuid::now_v7(), vec![]);
+        let socket = connect(&hub, fan, Uuid::now_v7(), vec![]);
         assert_eq!(hub.to_followers(author, &frame(1)), 0);
         hub.follow(fan, author);
         assert_eq!(hub.to_followers(author, &frame(2)), 1);
         hub.unfollow(fan, author);
         assert_eq!(hub.to_followers(author, &frame(3)), 0);
-        assert_eq!(text_of(socket.frames.try_recv().unwrap()), "frame 2");
+        assert_eq!(texts(socket.take()), ["frame 2"]);
         hub.follow(UserId::generate(), author);
         assert_eq!(hub.to_followers(author, &frame(4)), 0, "follows of users not connected here are ignored");
     }
 
-    #[tokio::test]
-    async fn a_slow_socket_is_closed_with_1013_and_others_keep_receiving() {
+    #[test]
+    fn a_slow_socket_is_closed_with_1013_and_others_keep_receiving() {
         let hub = Hub::default();
         let author = UserId::generate();
-        let slow = hub.register(UserId::generate(), Uuid::now_v7(), vec![author]);
-        let mut fast = hub.register(UserId::generate(), Uuid::now_v7(), vec![author]);
-        for n in 0..=SEND_QUEUE {
+        let slow = connect(&hub, UserId::generate(), Uuid::now_v7(), vec![author]);
+        let fast = connect(&hub, UserId::generate(), Uuid::now_v7(), vec![author]);
+        for n in 0..=CAPACITY {
             hub.to_followers(author, &frame(n as u8));
-            fast.frames.try_recv().unwrap();
+            assert_eq!(fast.take().len(), 1);
         }
-        assert_eq!(slow.verdict.code(), Some(close::TRY_AGAIN_LATER));
+        assert_eq!(slow.code(), Some(close::TRY_AGAIN_LATER));
         assert_eq!(hub.connections(), 1);
     }
 
-    #[tokio::test]
-    async fn more_than_128_recipients_all_get_the_frame() {
-        // tokio's cooperative budget must not make healthy queues look full.
-        let hub = Hub::default();
-        let author = UserId::generate();
-        let sockets: Vec<_> =
-            (0..300).map(|_| hub.register(UserId::generate(), Uuid::now_v7(), vec![author])).collect();
-        let delivered = tokio::task::unconstrained(async { hub.to_followers(author, &frame(1)) }).await;
-        assert_eq!(delivered, 300);
-        assert!(sockets.iter().all(|s| s.verdict.code().is_none()));
-    }
-
-    #[tokio::test]
-    async fn revoking_a_token_closes_only_its_sockets_and_the_last_one_leaves_the_index() {
+    #[test]
+    fn revoking_a_token_closes_only_its_sockets_and_the_last_one_leaves_the_index() {
         let hub = Hub::default();
         let (author, fan) = (UserId::generate(), UserId::generate());
         let (revoked, kept) = (Uuid::now_v7(), Uuid::now_v7());
-        let first = hub.register(fan, revoked, vec![author]);
-        let second = hub.register(fan, kept, vec![author]);
+        let first = connect(&hub, fan, revoked, vec![author]);
+        let second = connect(&hub, fan, kept, vec![author]);
         hub.revoke_token(revoked);
-        assert_eq!(first.verdict.code(), Some(close::REVOKED));
-        assert_eq!(second.verdict.code(), None);
+        assert_eq!(first.code(), Some(close::REVOKED));
+        assert_eq!(second.code(), None);
         assert_eq!(hub.to_followers(author, &frame(1)), 1);
         hub.close_user(fan, close::REVOKED);
-        assert_eq!(second.verdict.code(), Some(close::REVOKED));
+        assert_eq!(second.code(), Some(close::REVOKED));
         assert_eq!(hub.to_followers(author, &frame(2)), 0);
         assert_eq!(hub.connections(), 0);
     }

@@ -3,6 +3,7 @@
 
 mod catch_up;
 mod hub;
+mod outlet;
 pub(crate) mod render;
 mod seen;
 mod session;
@@ -250,6 +251,8 @@ async fn ping_every_socket(hub: std::sync::Weak<Hub>) {
     loop {
         tick.tick().await;
         let Some(hub) = hub.upgrade() else { return };
-        hub.ping_all();
+        // Offers poll tokio's semaphore: keep the cooperative budget from
+        // reading healthy queues as full.
+        tokio::task::unconstrained(async { hub.ping_all() }).await;
     }
 }

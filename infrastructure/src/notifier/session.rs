@@ -1,5 +1,6 @@
 //! `GET /ws`: authentication before the upgrade, optional catch-up, then a
-//! task per socket that writes frames, pings, and closes.
+//! task per socket that reads the client's frames and closes. Live frames and
+//! pings are queued by the hub straight into the connection ([`SocketOutlet`]).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message};
@@ -11,12 +12,12 @@ use serde::Deserialize;
 use shaku::HasComponent;
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uuid::Uuid;
 
 use super::Notifier;
 use super::catch_up::{self, CatchUp};
-use super::hub::{Queued, Registration};
+use super::outlet::SocketOutlet;
 use crate::http::extract::bearer_token;
 use crate::http::problem::ApiError;
 
@@ -53,17 +54,26 @@ pub async fn upgrade(
     let followees =
         notifier.store.followees(claims.user_id).await.map_err(|e| ApiError::from(ApplicationError::from(e)))?;
     let (response, session, messages) = actix_ws::handle(&req, body)?;
-    let registration = notifier.hub.register(claims.user_id, claims.token_id, followees);
+    let outlet = Arc::new(SocketOutlet::new(session.clone(), query.since.is_some(), SILENCE_LIMIT));
+    let id = notifier.hub.register(claims.user_id, claims.token_id, followees, Arc::clone(&outlet) as _);
     metrics::gauge!("websocket_connections").increment(1.0);
-    tracing::info!(user_id = %claims.user_id, session = registration.session, "socket open");
+    tracing::info!(user_id = %claims.user_id, session = id, "socket open");
+    let socket = Socket { user: claims.user_id, id, outlet };
     actix_web::rt::spawn(run(
         Arc::clone(&notifier),
         session,
         messages.max_frame_size(MAX_INBOUND_FRAME),
-        registration,
+        socket,
         query.since,
     ));
     Ok(response)
+}
+
+/// A registered socket, as its task knows it.
+struct Socket {
+    user: domain::UserId,
+    id: u64,
+    outlet: Arc<SocketOutlet>,
 }
 
 /// How a catch-up ended.
@@ -78,7 +88,8 @@ enum Replay {
 }
 
 /// Sends what the user missed since `since`, oldest first.
-async fn replay(notifier: &Notifier, session: &mut actix_ws::Session, user: domain::UserId, since: Uuid) -> Replay {
+async fn replay(notifier: &Notifier, session: &mut actix_ws::Session, socket: &Socket, since: Uuid) -> Replay {
+    let user = socket.user;
     let mut catch_up = CatchUp::new(user, since);
     let mut sent = HashSet::new();
     loop {
@@ -94,6 +105,9 @@ async fn replay(notifier: &Notifier, session: &mut actix_ws::Session, user: doma
             if sent.len() >= catch_up::MOST_FRAMES {
                 return Replay::Partial;
             }
+            if socket.outlet.verdict().is_some() {
+                return Replay::Failed;
+            }
             sent.insert(frame.id);
             if session.text(frame.text).await.is_err() {
                 return Replay::Failed;
@@ -102,74 +116,52 @@ async fn replay(notifier: &Notifier, session: &mut actix_ws::Session, user: doma
     }
 }
 
-/// The life of one socket. Live frames queue in the registration while the
-/// catch-up is sent, and those already replayed are skipped by id.
+/// The life of one socket. Live frames are held by the outlet while the
+/// catch-up is sent; then those the replay did not carry go out.
 async fn run(
     notifier: Arc<Notifier>,
     mut session: actix_ws::Session,
     mut messages: actix_ws::MessageStream,
-    mut registration: Registration,
+    socket: Socket,
     since: Option<Uuid>,
 ) {
     // The catch-up and the close run once: boxed, their state is not part of
     // every idle socket's task.
     let replayed = match since {
-        Some(since) => Box::pin(replay(&notifier, &mut session, registration.user, since)).await,
+        Some(since) => Box::pin(replay(&notifier, &mut session, &socket, since)).await,
         None => Replay::Complete(HashSet::new()),
     };
     let code = match replayed {
-        Replay::Complete(replayed) => pump(&mut session, &mut messages, &mut registration, replayed).await,
+        Replay::Complete(replayed) => {
+            // Offers poll tokio's semaphore: no cooperative budget for them.
+            tokio::task::unconstrained(async { socket.outlet.go_live(&replayed) }).await;
+            read(&mut messages, &socket.outlet).await
+        }
         Replay::Partial => Some(CloseCode::Again),
-        Replay::Failed => Some(CloseCode::Error),
+        Replay::Failed => socket.outlet.verdict().map(CloseCode::from).or(Some(CloseCode::Error)),
     };
-    notifier.hub.unregister(registration.user, registration.session);
+    notifier.hub.unregister(socket.user, socket.id);
     metrics::gauge!("websocket_connections").decrement(1.0);
     if let Some(code) = code {
         let _ = Box::pin(session.close(Some(CloseReason { code, description: None }))).await;
     }
-    tracing::info!(user_id = %registration.user, session = registration.session, "socket closed");
+    tracing::info!(user_id = %socket.user, session = socket.id, "socket closed");
 }
 
-/// Moves frames to the socket until either side ends; returns the close code to send.
-async fn pump(
-    session: &mut actix_ws::Session,
-    messages: &mut actix_ws::MessageStream,
-    registration: &mut Registration,
-    mut replayed: HashSet<Uuid>,
-) -> Option<CloseCode> {
-    let mut heard = Instant::now();
+/// Reads the client's frames until either side ends; returns the close code to send.
+async fn read(messages: &mut actix_ws::MessageStream, outlet: &SocketOutlet) -> Option<CloseCode> {
     loop {
         tokio::select! {
-            queued = registration.frames.recv() => match queued {
-                Some(Queued::Frame(frame)) => {
-                    if !replayed.is_empty() && replayed.remove(&frame.id) {
-                        continue;
-                    }
-                    if session.text(frame.text.clone()).await.is_err() {
-                        return None;
-                    }
-                }
-                Some(Queued::Ping) => {
-                    if heard.elapsed() > SILENCE_LIMIT {
-                        return Some(CloseCode::Policy);
-                    }
-                    if session.ping(b"").await.is_err() {
-                        return None;
-                    }
-                }
-                None => return Some(CloseCode::Other(registration.verdict.code().unwrap_or(1011))),
-            },
+            biased;
+            () = outlet.condemned() => return outlet.verdict().map(CloseCode::from),
             message = messages.next() => match message {
-                Some(Ok(Message::Pong(_))) => heard = Instant::now(),
                 Some(Ok(Message::Ping(bytes))) => {
-                    heard = Instant::now();
-                    if session.pong(&bytes).await.is_err() {
-                        return None;
-                    }
+                    outlet.heard();
+                    outlet.pong(bytes);
                 }
                 Some(Ok(Message::Close(_))) | None => return None,
                 Some(Err(_)) => return Some(CloseCode::Protocol),
-                Some(Ok(_)) => heard = Instant::now(),
+                Some(Ok(_)) => outlet.heard(),
             },
         }
     }
