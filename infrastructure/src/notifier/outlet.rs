@@ -110,6 +110,9 @@ impl Outlet for SocketOutlet {
                 }
                 None => try_send(&mut state.session, Message::Text(frame.text.clone())),
             },
+            // The replay fills the queue as fast as the client reads: a ping
+            // then would read as a slow client. The socket is judged once live.
+            Queued::Ping if state.held.is_some() => Offer::Taken,
             Queued::Ping if state.heard.elapsed() > self.silence_limit => {
                 drop(state);
                 self.condemn(u16::from(CloseCode::Policy));
@@ -198,6 +201,18 @@ mod tests {
         outlet.go_live(&HashSet::from([held[0].id]));
         assert_eq!(fill(&outlet), (HELD_DURING_CATCH_UP - 2, Offer::Full));
         assert_eq!(outlet.verdict(), None, "the hub condemns a socket that answers Full");
+    }
+
+    #[tokio::test]
+    async fn a_socket_catching_up_is_not_pinged_nor_judged_silent() {
+        let (session, _response) = session().await;
+        let outlet = SocketOutlet::new(session, true, Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(outlet.offer(&Queued::Ping), Offer::Taken);
+        assert_eq!(outlet.verdict(), None);
+        outlet.go_live(&HashSet::new());
+        // The ping took no slot of the queue.
+        assert_eq!(fill(&outlet), (HELD_DURING_CATCH_UP, Offer::Full));
     }
 
     #[tokio::test]
