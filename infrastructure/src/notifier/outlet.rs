@@ -24,6 +24,10 @@ struct State {
     session: Session,
     /// `Some` while the catch-up is being sent: live frames wait here.
     held: Option<Vec<Arc<Frame>>>,
+    /// Ids the catch-up sent whose live copy has not come yet: a live event
+    /// still in flight through the broker when the replay read it must not
+    /// be sent a second time when it lands.
+    replayed: HashSet<Uuid>,
     heard: Instant,
 }
 
@@ -38,7 +42,12 @@ impl SocketOutlet {
     /// An outlet over `session`, holding live frames when `catching_up`.
     pub fn new(session: Session, catching_up: bool, silence_limit: Duration) -> Self {
         Self {
-            state: Mutex::new(State { session, held: catching_up.then(Vec::new), heard: Instant::now() }),
+            state: Mutex::new(State {
+                session,
+                held: catching_up.then(Vec::new),
+                replayed: HashSet::new(),
+                heard: Instant::now(),
+            }),
             code: AtomicU16::new(0),
             kicked: Notify::new(),
             silence_limit,
@@ -62,12 +71,13 @@ impl SocketOutlet {
     }
 
     /// The catch-up is sent: the held frames the replay did not carry go out,
-    /// then every frame goes straight to the socket.
-    pub fn go_live(&self, replayed: &HashSet<Uuid>) {
+    /// then every frame goes straight to the socket, but for the live copies
+    /// of what the replay carried, whenever they come.
+    pub fn go_live(&self, replayed: HashSet<Uuid>) {
         let mut state = self.state();
-        let held = state.held.take().unwrap_or_default();
-        for frame in held.into_iter().filter(|f| !replayed.contains(&f.id)) {
-            let offered = try_send(&mut state.session, Message::Text(frame.text.clone()));
+        state.replayed = replayed;
+        for frame in state.held.take().unwrap_or_default() {
+            let offered = send_unless_replayed(&mut state, &frame);
             if offered != Offer::Taken {
                 drop(state);
                 self.judge(offered);
@@ -108,7 +118,7 @@ impl Outlet for SocketOutlet {
                     held.push(Arc::clone(frame));
                     Offer::Taken
                 }
-                None => try_send(&mut state.session, Message::Text(frame.text.clone())),
+                None => send_unless_replayed(&mut state, frame),
             },
             // The replay fills the queue as fast as the client reads: a ping
             // then would read as a slow client. The socket is judged once live.
@@ -128,6 +138,15 @@ impl Outlet for SocketOutlet {
             self.kicked.notify_one();
         }
     }
+}
+
+/// Queues a live frame, unless the catch-up already sent it (once: an id
+/// comes live at most once).
+fn send_unless_replayed(state: &mut State, frame: &Frame) -> Offer {
+    if !state.replayed.is_empty() && state.replayed.remove(&frame.id) {
+        return Offer::Taken;
+    }
+    try_send(&mut state.session, Message::Text(frame.text.clone()))
 }
 
 /// Queues `message` without waiting: actix-ws's session is a bounded queue
@@ -198,7 +217,7 @@ mod tests {
             assert_eq!(outlet.offer(&Queued::Frame(Arc::clone(frame))), Offer::Taken);
         }
         // The replay carried the first one: only the other two reach the queue.
-        outlet.go_live(&HashSet::from([held[0].id]));
+        outlet.go_live(HashSet::from([held[0].id]));
         assert_eq!(fill(&outlet), (HELD_DURING_CATCH_UP - 2, Offer::Full));
         assert_eq!(outlet.verdict(), None, "the hub condemns a socket that answers Full");
     }
@@ -210,8 +229,19 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(outlet.offer(&Queued::Ping), Offer::Taken);
         assert_eq!(outlet.verdict(), None);
-        outlet.go_live(&HashSet::new());
+        outlet.go_live(HashSet::new());
         // The ping took no slot of the queue.
+        assert_eq!(fill(&outlet), (HELD_DURING_CATCH_UP, Offer::Full));
+    }
+
+    #[tokio::test]
+    async fn a_replayed_event_whose_live_copy_lands_after_the_catch_up_is_not_sent_twice() {
+        let (session, _response) = session().await;
+        let outlet = SocketOutlet::new(session, true, Duration::from_secs(60));
+        let late = frame();
+        outlet.go_live(HashSet::from([late.id]));
+        // Skipped: it takes no slot, so the queue still takes all it holds.
+        assert_eq!(outlet.offer(&Queued::Frame(Arc::clone(&late))), Offer::Taken);
         assert_eq!(fill(&outlet), (HELD_DURING_CATCH_UP, Offer::Full));
     }
 

@@ -134,7 +134,7 @@ async fn run(
     let code = match replayed {
         Replay::Complete(replayed) => {
             // Offers poll tokio's semaphore: no cooperative budget for them.
-            tokio::task::unconstrained(async { socket.outlet.go_live(&replayed) }).await;
+            tokio::task::unconstrained(async { socket.outlet.go_live(replayed) }).await;
             read(&mut messages, &socket.outlet).await
         }
         Replay::Partial => Some(CloseCode::Again),
