@@ -29,18 +29,17 @@ impl StoredUser {
     }
 
     fn parse(self) -> anyhow::Result<User> {
+        // The public fields are validated as an author's are.
+        let public =
+            StoredAuthor { id: self.id, username: self.username, display_name: self.display_name, avatar: self.avatar }
+                .parse()?;
         Ok(User {
-            id: UserId::from_uuid(self.id),
-            username: Username::new(&self.username).context("stored username")?,
+            id: public.id,
+            username: public.username,
             email: self.email.as_deref().map(Email::new).transpose().context("stored email")?,
-            display_name: self
-                .display_name
-                .as_deref()
-                .map(DisplayName::new)
-                .transpose()
-                .context("stored display name")?,
+            display_name: public.display_name,
             bio: self.bio.as_deref().map(Bio::new).transpose().context("stored bio")?,
-            avatar: self.avatar,
+            avatar: public.avatar,
             role: self.role.parse().context("stored role")?,
             created_at: self.created_at,
         })
