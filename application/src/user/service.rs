@@ -212,10 +212,10 @@ impl UserService {
     }
 }
 
-/// The caller's own account is gone: their token belongs to a deleted user, which API.md
-/// answers with 401 like any revoked token. Another instance may not have heard of the
-/// deletion yet (the revocation reaches it through the broker or its next poll), but the
-/// missing row already tells, so it never answers 404 about the caller themself.
+/// The caller's own account is gone: their token belongs to a deleted user, which is
+/// refused like any revoked token. Another instance may not have heard of the deletion
+/// yet (the revocation reaches it through the broker or its next poll), but the missing
+/// row already tells, so the caller is never told that they themself were not found.
 pub(crate) fn account_gone() -> ApplicationError {
     ApplicationError::Unauthorized(AuthFailure::TokenRevoked)
 }
