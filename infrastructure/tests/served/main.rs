@@ -79,6 +79,7 @@ mod users;
 #[cfg(served_tests)]
 #[path = "../http/web.rs"]
 mod web;
+#[cfg(served_tests)]
 #[path = "../http/webhooks.rs"]
 mod webhooks;
 
