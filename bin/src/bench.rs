@@ -34,6 +34,7 @@
 mod bench_queues;
 mod bench_rest;
 mod bench_seed;
+mod bench_wrk;
 
 use anyhow::{Context, bail};
 use bench_seed::Seed;
@@ -93,6 +94,10 @@ struct Args {
     /// `perf report -i` or fold it into a flame graph with inferno).
     #[arg(long)]
     perf: Option<PathBuf>,
+    /// rest: the load client. `wrk` (Debian's package) costs the shared cores
+    /// far less per request than the harness's own reqwest loop.
+    #[arg(long, value_enum, default_value_t = bench_wrk::LoadClient::Wrk)]
+    client: bench_wrk::LoadClient,
     /// login-flood: LOGIN_MAX_FAILURES of the api (a huge value takes the
     /// throttle out of the way, so that every login reaches the hashing pool).
     #[arg(long)]

@@ -15,14 +15,14 @@
 
 use anyhow::{Context, bail};
 use reqwest::{Client, RequestBuilder};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::bench_seed::Seed;
-use crate::{Args, Reads, Target, database_server, percentile, start_api, token};
+use crate::bench_wrk::{LoadClient, Workload, wrk};
+use crate::{Args, Reads, Target, database_server, percentile, proc_status_kib, start_api, token};
 
 /// What one request of a row is, given a client and the request's number.
 pub type MakeRequest = Arc<dyn Fn(&Client, u64) -> RequestBuilder + Send + Sync>;
@@ -178,6 +178,8 @@ struct Row {
     api_cpu_us: f64,
     /// `None` when embedded (no PostgreSQL behind the api).
     postgres_cpu_us: Option<f64>,
+    /// The api's resident memory at the end of the row, and its peak so far (KiB).
+    rss_kib: (u64, u64),
 }
 
 pub async fn rest(args: &Args, target: &Target) -> anyhow::Result<()> {
@@ -209,30 +211,14 @@ pub async fn rest(args: &Args, target: &Target) -> anyhow::Result<()> {
     };
     let embedded = target.is_embedded();
 
-    let api = Arc::new(services.api.clone());
-    let pick = |n: u64, len: usize| (n as usize).wrapping_mul(2_654_435_761) % len;
-    let by_id: MakeRequest = {
-        let (api, tokens, posts) = (Arc::clone(&api), Arc::clone(&tokens), Arc::clone(&posts));
-        Arc::new(move |http, n| {
-            let post = &posts[pick(n, posts.len())];
-            http.get(format!("{api}/api/v1/posts/{post}")).bearer_auth(&tokens[pick(n, tokens.len())])
-        })
-    };
-    let timeline: MakeRequest = {
-        let (api, tokens) = (Arc::clone(&api), Arc::clone(&tokens));
-        Arc::new(move |http, n| http.get(format!("{api}/api/v1/timeline")).bearer_auth(&tokens[pick(n, tokens.len())]))
-    };
-    let me: MakeRequest = {
-        let (api, tokens) = (Arc::clone(&api), Arc::clone(&tokens));
-        Arc::new(move |http, n| http.get(format!("{api}/api/v1/users/me")).bearer_auth(&tokens[pick(n, tokens.len())]))
-    };
-    let write: MakeRequest = {
-        let (api, tokens) = (Arc::clone(&api), Arc::clone(&tokens));
-        Arc::new(move |http, n| {
-            let token = &tokens[pick(n, tokens.len())];
-            http.post(format!("{api}/api/v1/posts")).bearer_auth(token).json(&json!({"content": format!("bench {n}")}))
-        })
-    };
+    let targets = |paths: Vec<String>| Arc::new(paths);
+    let one = |path: &str| targets(vec![path.to_owned()]);
+    let workload =
+        |method, targets, body_prefix| Arc::new(Workload { method, targets, tokens: Arc::clone(&tokens), body_prefix });
+    let by_id = workload("GET", targets(posts.iter().map(|post| format!("/api/v1/posts/{post}")).collect()), None);
+    let timeline = workload("GET", one("/api/v1/timeline"), None);
+    let me = workload("GET", one("/api/v1/users/me"), None);
+    let write = workload("POST", one("/api/v1/posts"), Some("bench "));
     let mut rows = Vec::new();
     for (label, make, ceiling) in [
         ("GET /api/v1/posts/{id}", by_id, select_only),
@@ -247,7 +233,13 @@ pub async fn rest(args: &Args, target: &Target) -> anyhow::Result<()> {
         let postgres = || if embedded { Ok(0.0) } else { postgres_cpu_seconds(ticks) };
         let (api_before, pg_before) = (cpu_seconds(pid, ticks)?, postgres()?);
         let profiler = args.perf.as_deref().map(|folder| profile(folder, label, args.seconds)).transpose()?;
-        let reads = load(args.connections, args.seconds, make).await?;
+        make.check(&services.api).await?;
+        let reads = match args.client {
+            LoadClient::Reqwest => {
+                load(args.connections, args.seconds, Arc::clone(&make).maker(services.api.clone())).await?
+            }
+            LoadClient::Wrk => wrk(&make, &services.api, args.connections, args.seconds)?,
+        };
         if let Some(mut profiler) = profiler {
             profiler.wait()?;
         }
@@ -258,16 +250,17 @@ pub async fn rest(args: &Args, target: &Target) -> anyhow::Result<()> {
             ceiling,
             api_cpu_us: per_request(api_after - api_before),
             postgres_cpu_us: (!embedded).then(|| per_request(pg_after - pg_before)),
+            rss_kib: (proc_status_kib(pid, "VmRSS:")?, proc_status_kib(pid, "VmHWM:")?),
             reads,
         });
     }
     let api = if embedded { "social (api + SQLite) CPU per request" } else { "api CPU per request" };
     let same_run = if embedded { "reference ceiling (local PostgreSQL), same run" } else { "ceiling, same run" };
     println!(
-        "| path ({} connections, {} s) | req/s | p50 | p99 | {same_run} | ratio | {api} | PostgreSQL CPU per request | failures |",
+        "| path ({} connections, {} s) | req/s | p50 | p99 | {same_run} | ratio | {api} | PostgreSQL CPU per request | api RSS (peak) | failures |",
         args.connections, args.seconds
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     for row in &rows {
         let name = if row.label.starts_with("POST") { "pgbench TPC-B" } else { "pgbench -S" };
@@ -279,12 +272,14 @@ pub async fn rest(args: &Args, target: &Target) -> anyhow::Result<()> {
         };
         let postgres_cpu = row.postgres_cpu_us.map_or_else(|| "— (none used)".to_owned(), |us| format!("{us:.0} µs"));
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {ceiling} | {ratio} | {:.0} µs | {postgres_cpu} | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {ceiling} | {ratio} | {:.0} µs | {postgres_cpu} | {:.1} MiB ({:.1}) | {} |",
             row.label,
             row.reads.per_second,
             ms(row.reads.p50),
             ms(row.reads.p99),
             row.api_cpu_us,
+            row.rss_kib.0 as f64 / 1024.0,
+            row.rss_kib.1 as f64 / 1024.0,
             row.reads.failures,
         );
     }
@@ -292,7 +287,11 @@ pub async fn rest(args: &Args, target: &Target) -> anyhow::Result<()> {
         if row.reads.failures > 0 {
             let statuses =
                 row.reads.failed.iter().map(|(status, count)| format!("{status}: {count}")).collect::<Vec<_>>();
-            println!("({} failures by status, 0 = no answer: {})", row.label, statuses.join(", "));
+            println!(
+                "({} failures by status, 0 = no answer, 1 = a non-2xx status wrk does not name: {})",
+                row.label,
+                statuses.join(", ")
+            );
         }
     }
     drop(services);
