@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -19,6 +19,9 @@ use crate::persistence::sqlite::relay_source::SqliteOutbox;
 
 /// Rows published per batch.
 pub const BATCH: usize = 200;
+/// How often the backlog gauges are refreshed: a query per batch would cost
+/// the busy relay a round trip each time for a figure scraped every few seconds.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// One unpublished outbox row.
 #[derive(Debug, Clone)]
@@ -147,6 +150,7 @@ impl Relay {
         bus.ready().await;
         let mut leading = self.source.lead(bus).await?;
         tracing::info!("outbox relay is the publisher");
+        let mut last_recorded: Option<Instant> = None;
         loop {
             let published = leading.publish_batch(bus, BATCH).await?;
             backoff.reset();
@@ -156,7 +160,10 @@ impl Relay {
             if !published.is_empty() {
                 tracing::debug!(count = published.len(), "published outbox rows");
             }
-            record(leading.backlog().await?);
+            if last_recorded.is_none_or(|at| at.elapsed() >= RECORD_EVERY) {
+                record(leading.backlog().await?);
+                last_recorded = Some(Instant::now());
+            }
             if published.len() < BATCH {
                 leading.wait(&self.wake, self.poll_every).await?;
             }

@@ -69,6 +69,11 @@ impl OutboxSource for PgOutbox {
         }
         // Commits on other instances announce themselves here.
         diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut db).await?;
+        // Marking rows published need not wait for the disk: if the server
+        // crashes before the mark is flushed, the rows are published again,
+        // which consumers already expect (delivery is at least once, and they
+        // drop an event id they have seen). The post's own commit still waits.
+        diesel::sql_query("SET synchronous_commit = off").execute(&mut db).await?;
         Ok(Box::new(PgLeading { db }))
     }
 }
