@@ -55,8 +55,8 @@ impl Store {
     async fn append(&self, outbox: &Outbox, event: EventData) {
         match self {
             Self::Postgres(pool) => {
-                let mut conn = pool.get().await.unwrap();
-                outbox.append_system(&mut conn, &event).await.unwrap();
+                let conn = pool.get().await.unwrap();
+                outbox.append_system(&conn, &event).await.unwrap();
             }
             Self::Sqlite(db) => {
                 let outbox = outbox.clone();

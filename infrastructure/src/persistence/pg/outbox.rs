@@ -14,20 +14,22 @@ impl Outbox {
     ///
     /// # Errors
     /// The database error; the caller's transaction then rolls back.
-    pub async fn append_system(&self, conn: &mut AsyncPgConnection, event: &EventData) -> diesel::QueryResult<()> {
+    pub async fn append_system(&self, conn: &AsyncPgConnection, event: &EventData) -> diesel::QueryResult<()> {
         insert(conn, vec![self.system_row(event)?]).await
     }
 
-    /// Appends `envelopes` on `conn`, inside the caller's transaction.
+    /// Appends `envelopes` on `conn`, inside the caller's transaction. It
+    /// takes the connection shared, so that the insert can be sent in one
+    /// round trip with other statements of the transaction (pipelined).
     ///
     /// # Errors
     /// The database error; the caller's transaction then rolls back.
-    pub async fn append(&self, conn: &mut AsyncPgConnection, envelopes: &[Envelope]) -> diesel::QueryResult<()> {
+    pub async fn append(&self, conn: &AsyncPgConnection, envelopes: &[Envelope]) -> diesel::QueryResult<()> {
         insert(conn, self.rows(envelopes)?).await
     }
 }
 
-async fn insert(conn: &mut AsyncPgConnection, rows: Vec<OutboxRow>) -> diesel::QueryResult<()> {
+async fn insert(mut conn: &AsyncPgConnection, rows: Vec<OutboxRow>) -> diesel::QueryResult<()> {
     let values = |row: OutboxRow| {
         (
             outbox::id.eq(row.id),
@@ -42,10 +44,10 @@ async fn insert(conn: &mut AsyncPgConnection, rows: Vec<OutboxRow>) -> diesel::Q
         (None, _) => Ok(()),
         // One row (most writes) as a single-row insert: a prepared statement
         // kept by the connection, where a batch of any size is sent as text.
-        (Some(row), 0) => diesel::insert_into(outbox::table).values(values(row)).execute(conn).await.map(drop),
+        (Some(row), 0) => diesel::insert_into(outbox::table).values(values(row)).execute(&mut conn).await.map(drop),
         (Some(first), _) => {
             let batch: Vec<_> = std::iter::once(first).chain(rows).map(values).collect();
-            diesel::insert_into(outbox::table).values(batch).execute(conn).await.map(drop)
+            diesel::insert_into(outbox::table).values(batch).execute(&mut conn).await.map(drop)
         }
     }
 }

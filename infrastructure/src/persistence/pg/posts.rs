@@ -120,7 +120,18 @@ fn lock_key(user: UserId) -> i64 {
 enum Written {
     Created,
     Replayed(Uuid),
+}
+
+/// Why `write` rolled its transaction back.
+enum NotWritten {
     QuotaExceeded,
+    Failed(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for NotWritten {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Failed(e)
+    }
 }
 
 impl PgPostRepository {
@@ -131,7 +142,7 @@ impl PgPostRepository {
         new: &NewPost,
         key: Option<&IdempotencyKey>,
         quota: Option<DailyQuota>,
-    ) -> diesel::QueryResult<Written> {
+    ) -> Result<Written, NotWritten> {
         let post = &new.post;
         let author = *post.author.id.as_uuid();
         if let Some(key) = key {
@@ -154,20 +165,24 @@ impl PgPostRepository {
                 return Ok(Written::Replayed(first));
             }
         }
-        if let Some(quota) = quota
-            && !count_against(conn, author, quota).await?
-        {
-            return Ok(Written::QuotaExceeded);
+        // The quota's count, the post and its events do not depend on one
+        // another's answers: they go out together, in one round trip
+        // (diesel-async pipelines futures polled together on one connection).
+        // Over quota, the transaction is rolled back, the post with it.
+        let shared: &AsyncPgConnection = conn;
+        let counted = async {
+            match quota {
+                Some(quota) => count_against(shared, author, quota).await,
+                None => Ok(true),
+            }
+        };
+        let inserted = insert_post(shared, post);
+        let appended = self.outbox.append(shared, &new.events);
+        let (counted, (), ()) = futures::try_join!(counted, inserted, appended)?;
+        if !counted {
+            return Err(NotWritten::QuotaExceeded);
         }
-        diesel::insert_into(posts::table)
-            .values((
-                posts::id.eq(post.id.as_uuid()),
-                posts::author_id.eq(author),
-                posts::content.eq(post.content.as_str()),
-                posts::created_at.eq(post.created_at),
-            ))
-            .execute(conn)
-            .await?;
+        // These refer to the post: sent after it is in.
         let mentions: Vec<_> = post
             .mentions
             .iter()
@@ -195,9 +210,21 @@ impl PgPostRepository {
                 .execute(conn)
                 .await?;
         }
-        self.outbox.append(conn, &new.events).await?;
         Ok(Written::Created)
     }
+}
+
+async fn insert_post(mut conn: &AsyncPgConnection, post: &Post) -> diesel::QueryResult<()> {
+    diesel::insert_into(posts::table)
+        .values((
+            posts::id.eq(post.id.as_uuid()),
+            posts::author_id.eq(post.author.id.as_uuid()),
+            posts::content.eq(post.content.as_str()),
+            posts::created_at.eq(post.created_at),
+        ))
+        .execute(&mut conn)
+        .await
+        .map(drop)
 }
 
 /// Stores notifications on `conn`, inside the caller's transaction.
@@ -229,12 +256,12 @@ pub(super) async fn insert_notifications(
 /// its limit; `false` then. The row lock of the upsert (migration `count_post`)
 /// serializes one author's concurrent posts at this statement only, so no
 /// advisory lock is needed.
-async fn count_against(conn: &mut AsyncPgConnection, author: Uuid, quota: DailyQuota) -> diesel::QueryResult<bool> {
+async fn count_against(mut conn: &AsyncPgConnection, author: Uuid, quota: DailyQuota) -> diesel::QueryResult<bool> {
     let limit = i32::try_from(quota.limit).unwrap_or(i32::MAX);
     if limit == 0 {
         return Ok(false);
     }
-    diesel::select(count_post(author, quota.since.date_naive(), limit)).get_result(conn).await
+    diesel::select(count_post(author, quota.since.date_naive(), limit)).get_result(&mut conn).await
 }
 
 #[async_trait]
@@ -247,17 +274,15 @@ impl PostRepository for PgPostRepository {
         quota: Option<DailyQuota>,
     ) -> Result<CreatePostOutcome, PortError> {
         let mut conn = checkout(&self.pool).await?;
-        let written = conn
-            .transaction(async |conn| self.write(conn, &new, key.as_ref(), quota).await)
-            .await
-            .map_err(failed("creating a post"))?;
+        let written = conn.transaction(async |conn| self.write(conn, &new, key.as_ref(), quota).await).await;
         match written {
-            Written::Created => {
+            Ok(Written::Created) => {
                 self.outbox.committed();
                 Ok(CreatePostOutcome::Created(new.post))
             }
-            Written::QuotaExceeded => Ok(CreatePostOutcome::QuotaExceeded),
-            Written::Replayed(first) => {
+            Err(NotWritten::QuotaExceeded) => Ok(CreatePostOutcome::QuotaExceeded),
+            Err(NotWritten::Failed(e)) => Err(failed("creating a post")(e)),
+            Ok(Written::Replayed(first)) => {
                 let post = post_by_id(&mut conn, first).await?;
                 post.map(CreatePostOutcome::Replayed)
                     .ok_or_else(|| PortError::Unknown(anyhow::anyhow!("idempotency key points to a missing post")))
