@@ -18,7 +18,11 @@
 //! Each side measures its reads first (on the seed as written, vacuumed and
 //! analyzed), then its writes; `--connections` connections for `--seconds`
 //! per row (`bench_rest::load`), with the CPU time the server process and all
-//! `postgres` processes spent per request. Before measuring, three requests of
+//! `postgres` processes spent per request, and, from PostgreSQL's statistics,
+//! the transactions of that side's database per request (a statement outside
+//! a transaction counts as one, so for the peer, which uses none on these
+//! paths, it is its statement count) and the server's WAL records and WAL
+//! syncs per request (`pg_stat_wal`). Before measuring, three requests of
 //! each row (the very requests the load sends, with numbers of their own) are
 //! checked for their status and the shape of their body, and one peer user
 //! logs in with the seed's password, which proves its bcrypt hash valid.
@@ -124,6 +128,45 @@ struct Measured {
     reads: Reads,
     server_cpu_us: f64,
     postgres_cpu_us: f64,
+    /// PostgreSQL's counters over the row, per request.
+    counters: Counters,
+}
+
+/// PostgreSQL's own counters: the transactions of one database (committed or
+/// rolled back; each statement outside a transaction is one), and the
+/// server's WAL records and WAL syncs (`pg_stat_wal`: server-wide, so other
+/// work on the server counts too).
+#[derive(Clone, Copy, Default)]
+struct Counters {
+    transactions: f64,
+    wal_records: f64,
+    wal_syncs: f64,
+}
+
+impl Counters {
+    /// The counters now. Backends report theirs at most once a second, and
+    /// within a second of going idle: that is waited out first.
+    async fn read(client: &tokio_postgres::Client, database: &str) -> anyhow::Result<Self> {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let row = client
+            .query_one(
+                "SELECT (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1)::float8,
+                        wal_records::float8, wal_sync::float8
+                 FROM pg_stat_wal",
+                &[&database],
+            )
+            .await?;
+        Ok(Self { transactions: row.try_get(0)?, wal_records: row.try_get(1)?, wal_syncs: row.try_get(2)? })
+    }
+
+    fn per_request(self, before: Self, requests: usize) -> Self {
+        let n = requests.max(1) as f64;
+        Self {
+            transactions: (self.transactions - before.transactions) / n,
+            wal_records: (self.wal_records - before.wal_records) / n,
+            wal_syncs: (self.wal_syncs - before.wal_syncs) / n,
+        }
+    }
 }
 
 /// A request of a row, and what a correct answer to it looks like.
@@ -265,7 +308,9 @@ async fn measure_ours(args: &Args, target: &Target, ticks: f64) -> anyhow::Resul
             shape: |body| body["id"].is_string() && body["username"].is_string(),
         },
     ];
-    let measured = measure(args, &rows, pid, ticks, false).await?;
+    let Target::Served { server, database_url, .. } = target else { bail!("--mode peer needs the served api") };
+    let database = database_url.rsplit('/').next().context("no database in the scratch URL")?;
+    let measured = measure(args, &rows, pid, ticks, (server, database), false).await?;
     drop(services);
     Ok(measured)
 }
@@ -343,7 +388,7 @@ async fn measure_peer(
         },
     ];
     let pid = peer.child.id();
-    let measured = measure(args, &rows, pid, ticks, true).await?;
+    let measured = measure(args, &rows, pid, ticks, (&database.server, &database.name), true).await?;
     let log_lines = peer.log_lines();
     drop(peer);
     Ok((measured, log_lines))
@@ -457,9 +502,12 @@ async fn measure(
     rows: &[Row],
     pid: u32,
     ticks: f64,
+    (server, database): (&str, &str),
     peer: bool,
 ) -> anyhow::Result<BTreeMap<RowKind, Measured>> {
     let http = Client::new();
+    let (admin, connection) = tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
     let label = |path: RowKind| if peer { path.peer() } else { path.ours() };
     for row in rows.iter().filter(|row| row.path.selected(args)) {
         // Numbers the load never uses (it counts up from 0), so that the
@@ -477,6 +525,7 @@ async fn measure(
     let mut measured = BTreeMap::new();
     for path in MEASURED {
         let Some(row) = rows.iter().find(|row| row.path == path && path.selected(args)) else { continue };
+        let counted = Counters::read(&admin, database).await?;
         let (server_before, pg_before) =
             (bench_rest::cpu_seconds(pid, ticks)?, bench_rest::postgres_cpu_seconds(ticks)?);
         let profiler =
@@ -487,9 +536,11 @@ async fn measure(
         }
         let (server_after, pg_after) = (bench_rest::cpu_seconds(pid, ticks)?, bench_rest::postgres_cpu_seconds(ticks)?);
         let per_request = |seconds: f64| 1e6 * seconds / reads.requests.max(1) as f64;
+        let counters = Counters::read(&admin, database).await?.per_request(counted, reads.requests);
         measured.insert(
             path,
             Measured {
+                counters,
                 server_cpu_us: per_request(server_after - server_before),
                 postgres_cpu_us: per_request(pg_after - pg_before),
                 reads,
@@ -549,5 +600,18 @@ fn print(args: &Args, ours: &BTreeMap<RowKind, Measured>, theirs: &BTreeMap<RowK
     for note in notes {
         println!("{note}");
     }
+    println!();
+    println!(
+        "| row | ours per request: transactions / WAL records / WAL syncs | peer per request: transactions / WAL records / WAL syncs |"
+    );
+    println!("|---|---|---|");
+    for (path, mine) in ours {
+        let Some(peer) = theirs.get(path) else { continue };
+        let counted = |c: Counters| format!("{:.2} / {:.2} / {:.3}", c.transactions, c.wal_records, c.wal_syncs);
+        println!("| {} vs {} | {} | {} |", path.ours(), path.peer(), counted(mine.counters), counted(peer.counters));
+    }
+    println!(
+        "(transactions: of that side's database, each statement outside a transaction counting as one; WAL: server-wide)"
+    );
     println!("(the peer wrote {log_lines} lines on stderr during its run)");
 }
