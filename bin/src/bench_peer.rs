@@ -127,7 +127,10 @@ impl RowKind {
 struct Measured {
     reads: Reads,
     server_cpu_us: f64,
+    /// Every `postgres` process of the machine (as `--mode rest` counts).
     postgres_cpu_us: f64,
+    /// Only the processes that serve this side: see [`own_postgres`].
+    own_postgres_cpu_us: f64,
     /// PostgreSQL's counters over the row, per request.
     counters: Counters,
 }
@@ -526,15 +529,24 @@ async fn measure(
     for path in MEASURED {
         let Some(row) = rows.iter().find(|row| row.path == path && path.selected(args)) else { continue };
         let counted = Counters::read(&admin, database).await?;
+        let own_before = own_postgres(&admin, database, ticks).await?;
         let (server_before, pg_before) =
             (bench_rest::cpu_seconds(pid, ticks)?, bench_rest::postgres_cpu_seconds(ticks)?);
         let profiler =
             args.perf.as_deref().map(|folder| bench_rest::profile(folder, label(path), args.seconds)).transpose()?;
+        if let Some(folder) = &args.perf {
+            // Beside the profile: whose samples are this side's (`perf report --pid`).
+            let mut pids: Vec<String> = own_before.keys().map(u32::to_string).collect();
+            pids.push(pid.to_string());
+            std::fs::write(folder.join(format!("{}.pids", profile_name(label(path)))), pids.join(","))?;
+        }
         let reads = bench_rest::load(args.connections, args.seconds, Arc::clone(&row.make)).await?;
         if let Some(mut profiler) = profiler {
             profiler.wait()?;
         }
         let (server_after, pg_after) = (bench_rest::cpu_seconds(pid, ticks)?, bench_rest::postgres_cpu_seconds(ticks)?);
+        let own_after = own_postgres(&admin, database, ticks).await?;
+        let own: f64 = own_after.iter().map(|(pid, after)| after - own_before.get(pid).copied().unwrap_or(0.0)).sum();
         let per_request = |seconds: f64| 1e6 * seconds / reads.requests.max(1) as f64;
         let counters = Counters::read(&admin, database).await?.per_request(counted, reads.requests);
         measured.insert(
@@ -543,6 +555,7 @@ async fn measure(
                 counters,
                 server_cpu_us: per_request(server_after - server_before),
                 postgres_cpu_us: per_request(pg_after - pg_before),
+                own_postgres_cpu_us: per_request(own),
                 reads,
             },
         );
@@ -550,10 +563,45 @@ async fn measure(
     Ok(measured)
 }
 
+/// The CPU seconds so far of each PostgreSQL process that serves `database`:
+/// its backends (and autovacuum workers), and the server's WAL writer,
+/// checkpointer and background writer (shared with any other database, but
+/// idle without writes). Other work on the same server is left out, which
+/// the sum over every `postgres` process does not do.
+async fn own_postgres(
+    admin: &tokio_postgres::Client,
+    database: &str,
+    ticks: f64,
+) -> anyhow::Result<BTreeMap<u32, f64>> {
+    let rows = admin
+        .query(
+            "SELECT pid FROM pg_stat_activity
+             WHERE datname = $1 OR backend_type IN ('walwriter', 'checkpointer', 'background writer')",
+            &[&database],
+        )
+        .await?;
+    let mut cpu = BTreeMap::new();
+    for row in rows {
+        let pid = u32::try_from(row.try_get::<_, i32>(0)?)?;
+        // A process that ended since the query has nothing more to count.
+        if let Ok(seconds) = bench_rest::cpu_seconds(pid, ticks) {
+            cpu.insert(pid, seconds);
+        }
+    }
+    Ok(cpu)
+}
+
+/// The file name `bench_rest::profile` gives a row's profile, without `.data`.
+fn profile_name(label: &str) -> String {
+    let name: String =
+        label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    name.trim_matches('-').to_owned()
+}
+
 fn print(args: &Args, ours: &BTreeMap<RowKind, Measured>, theirs: &BTreeMap<RowKind, Measured>, log_lines: usize) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "| row ({} connections, {} s each) | ours req/s | ours p50 / p99 | peer req/s | peer p50 / p99 | ours / peer | ours CPU per request: api + PostgreSQL | peer CPU per request: peer + PostgreSQL | failures (ours / peer) |",
+        "| row ({} connections, {} s each) | ours req/s | ours p50 / p99 | peer req/s | peer p50 / p99 | ours / peer | ours CPU per request: api + PostgreSQL (its own processes) | peer CPU per request: peer + PostgreSQL (its own processes) | failures (ours / peer) |",
         args.connections, args.seconds
     );
     println!("|---|---|---|---|---|---|---|---|---|");
@@ -581,7 +629,7 @@ fn print(args: &Args, ours: &BTreeMap<RowKind, Measured>, theirs: &BTreeMap<RowK
             _ => path.ours().to_owned(),
         };
         println!(
-            "| {row} vs {} | {:.0} | {:.2} / {:.2} ms | {:.0} | {:.2} / {:.2} ms | {:.2}x | {:.0} + {:.0} µs | {:.0} + {:.0} µs | {my_failures} / {peer_failures}{} |",
+            "| {row} vs {} | {:.0} | {:.2} / {:.2} ms | {:.0} | {:.2} / {:.2} ms | {:.2}x | {:.0} + {:.0} ({:.0}) µs | {:.0} + {:.0} ({:.0}) µs | {my_failures} / {peer_failures}{} |",
             path.peer(),
             mine.reads.per_second,
             ms(mine.reads.p50),
@@ -592,8 +640,10 @@ fn print(args: &Args, ours: &BTreeMap<RowKind, Measured>, theirs: &BTreeMap<RowK
             mine.reads.per_second / peer.reads.per_second.max(1e-9),
             mine.server_cpu_us,
             mine.postgres_cpu_us,
+            mine.own_postgres_cpu_us,
             peer.server_cpu_us,
             peer.postgres_cpu_us,
+            peer.own_postgres_cpu_us,
             if mine.reads.failures + peer.reads.failures > 0 { " (row has failures)" } else { "" },
         );
     }
@@ -612,6 +662,9 @@ fn print(args: &Args, ours: &BTreeMap<RowKind, Measured>, theirs: &BTreeMap<RowK
     }
     println!(
         "(transactions: of that side's database, each statement outside a transaction counting as one; WAL: server-wide)"
+    );
+    println!(
+        "(PostgreSQL CPU: every postgres process of the machine; in parentheses only that side's backends plus the WAL writer, checkpointer and background writer)"
     );
     println!("(the peer wrote {log_lines} lines on stderr during its run)");
 }
