@@ -537,12 +537,6 @@ async fn measure(
             (bench_rest::cpu_seconds(pid, ticks)?, bench_rest::postgres_cpu_seconds(ticks)?);
         let profiler =
             args.perf.as_deref().map(|folder| bench_rest::profile(folder, label(path), args.seconds)).transpose()?;
-        if let Some(folder) = &args.perf {
-            // Beside the profile: whose samples are this side's (`perf report --pid`).
-            let mut pids: Vec<String> = own_before.keys().map(u32::to_string).collect();
-            pids.push(pid.to_string());
-            std::fs::write(folder.join(format!("{}.pids", profile_name(label(path)))), pids.join(","))?;
-        }
         let reads = bench_rest::load(args.connections, args.seconds, Arc::clone(&row.make)).await?;
         if let Some(mut profiler) = profiler {
             profiler.wait()?;
@@ -550,6 +544,14 @@ async fn measure(
         let (server_after, pg_after) = (bench_rest::cpu_seconds(pid, ticks)?, bench_rest::postgres_cpu_seconds(ticks)?);
         let own_after = own_postgres(&admin, database, ticks).await?;
         let own: f64 = own_after.iter().map(|(pid, after)| after - own_before.get(pid).copied().unwrap_or(0.0)).sum();
+        if let Some(folder) = &args.perf {
+            // Beside the profile, whose samples are this side's (`perf report --pid $(cat <row>.pids)`):
+            // the server, then its PostgreSQL processes, also those opened during the row.
+            let postgres: std::collections::BTreeSet<u32> =
+                own_before.keys().chain(own_after.keys()).copied().collect();
+            let pids: Vec<String> = std::iter::once(pid).chain(postgres).map(|p| p.to_string()).collect();
+            std::fs::write(folder.join(format!("{}.pids", profile_name(label(path)))), pids.join(",") + "\n")?;
+        }
         let per_request = |seconds: f64| 1e6 * seconds / reads.requests.max(1) as f64;
         let counters = Counters::read(&admin, database).await?.per_request(counted, reads.requests);
         measured.insert(
