@@ -18,7 +18,9 @@
 //! Each side measures its reads first (on the seed as written, vacuumed and
 //! analyzed), then its writes; `--connections` connections for `--seconds`
 //! per row (`bench_rest::load`), with the CPU time the server process and all
-//! `postgres` processes spent per request, and, from PostgreSQL's statistics,
+//! `postgres` processes spent per request (and, apart, only the PostgreSQL
+//! processes that serve that side: see [`own_postgres`]), and, from
+//! PostgreSQL's statistics,
 //! the transactions of that side's database per request (a statement outside
 //! a transaction counts as one, so for the peer, which uses none on these
 //! paths, it is its statement count) and the server's WAL records and WAL
@@ -55,8 +57,12 @@
 //!
 //! The peer's feed lists its caller's followed authors' articles (20 authors,
 //! 20 per page, plus a count of all 2,000); our timeline also holds the
-//! caller's own posts (21 authors, 20 per page). The scratch databases are
-//! dropped and the processes stopped at the end, also on error.
+//! caller's own posts (21 authors, 20 per page). Our api keeps its default
+//! daily quota (100 posts per author, as in `--mode rest`): the 1,000 authors
+//! have room for 100,000 posts, about a minute of the POST row at today's
+//! rates, so a much longer `--seconds` would measure 429s (counted as
+//! failures). The scratch databases are dropped and the processes stopped at
+//! the end, also on error.
 
 use anyhow::{Context, bail};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
