@@ -20,6 +20,10 @@
 //! `--mode queues`: RabbitMQ publish, deliver and relay rates with classic and
 //! with quorum queues (see `bench_queues.rs`).
 //!
+//! `--mode peer --peer-bin <binary> --peer-src <checkout>`: the REST hot paths
+//! beside the RealWorld actix-web + diesel example on the same server (see
+//! `bench_peer.rs`).
+//!
 //! `cargo build --release --bins && target/release/bench --followers 1000`
 //! `target/release/bench --mode login-flood`, `target/release/bench --mode rest`
 //! PostgreSQL and RabbitMQ come from `DATABASE_SERVER` and `AMQP_URL`
@@ -31,6 +35,7 @@
 //! PostgreSQL nor RabbitMQ is touched, except that the rest mode still runs
 //! pgbench on the local PostgreSQL, if it answers, as a reference ceiling.
 
+mod bench_peer;
 mod bench_queues;
 mod bench_rest;
 mod bench_seed;
@@ -66,6 +71,8 @@ enum Mode {
     Rest,
     /// RabbitMQ rates, classic beside quorum queues.
     Queues,
+    /// The REST hot paths beside the RealWorld actix-web + diesel example.
+    Peer,
 }
 
 #[derive(Parser)]
@@ -108,6 +115,12 @@ struct Args {
     /// login-flood: HASH_QUEUE of the api (default: its own, 64).
     #[arg(long)]
     hash_queue: Option<usize>,
+    /// peer: the peer's release binary (`conduit`).
+    #[arg(long)]
+    peer_bin: Option<PathBuf>,
+    /// peer: the peer's source checkout (its `migrations/` make its schema).
+    #[arg(long)]
+    peer_src: Option<PathBuf>,
     /// queues: messages per measurement.
     #[arg(long, default_value_t = 50_000)]
     messages: usize,
@@ -387,6 +400,7 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
         Mode::FanOut => fan_out(args, target).await,
         Mode::LoginFlood => login_flood(args, target).await,
         Mode::Rest => bench_rest::rest(args, target).await,
+        Mode::Peer => bench_peer::peer(args, target).await,
         Mode::Queues => bail!("--mode queues runs before any service starts"),
     }
 }

@@ -76,7 +76,7 @@ pub async fn load(connections: usize, seconds: u64, make: MakeRequest) -> anyhow
 }
 
 /// Starts `perf record` on every CPU for `seconds`, into `<folder>/<label as a file name>.data`.
-fn profile(folder: &std::path::Path, label: &str, seconds: u64) -> anyhow::Result<std::process::Child> {
+pub fn profile(folder: &std::path::Path, label: &str, seconds: u64) -> anyhow::Result<std::process::Child> {
     std::fs::create_dir_all(folder)?;
     let name: String = label
         .split(',')
@@ -97,7 +97,7 @@ fn profile(folder: &std::path::Path, label: &str, seconds: u64) -> anyhow::Resul
 }
 
 /// CPU seconds (user + system) spent so far by `pid`.
-fn cpu_seconds(pid: u32, ticks_per_second: f64) -> anyhow::Result<f64> {
+pub fn cpu_seconds(pid: u32, ticks_per_second: f64) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name may hold spaces: fields are counted after its closing parenthesis.
     let after = stat.rsplit_once(')').context("malformed stat")?.1;
@@ -107,7 +107,7 @@ fn cpu_seconds(pid: u32, ticks_per_second: f64) -> anyhow::Result<f64> {
 }
 
 /// CPU seconds spent so far by every process named `postgres`.
-fn postgres_cpu_seconds(ticks_per_second: f64) -> anyhow::Result<f64> {
+pub fn postgres_cpu_seconds(ticks_per_second: f64) -> anyhow::Result<f64> {
     let mut total = 0.0;
     for entry in std::fs::read_dir("/proc")? {
         let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else { continue };
@@ -119,7 +119,7 @@ fn postgres_cpu_seconds(ticks_per_second: f64) -> anyhow::Result<f64> {
     Ok(total)
 }
 
-fn ticks_per_second() -> anyhow::Result<f64> {
+pub fn ticks_per_second() -> anyhow::Result<f64> {
     let output = Command::new("getconf").arg("CLK_TCK").output()?;
     Ok(String::from_utf8(output.stdout)?.trim().parse()?)
 }
@@ -160,7 +160,7 @@ fn ceilings(server: &str, seconds: u64) -> anyhow::Result<(f64, f64)> {
 /// would soon do: it vacuums insert-only tables too, which sets the visibility
 /// map that index-only scans rely on).
 /// Answers the user ids and post ids.
-async fn seed(target: &Target) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+pub async fn seed(target: &Target) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let seed = Seed::network(1000, 20, 100)?;
     target.write(&seed).await?;
     if let Target::Served { database_url, .. } = target {
