@@ -390,6 +390,12 @@ async fn remove_exchange(exchange: &str) -> anyhow::Result<()> {
     let channel = connection.create_channel().await?;
     let dead = format!("{exchange}.dead");
     channel.queue_delete(dead.as_str().into(), QueueDeleteOptions::default()).await?;
+    // The api's webhook pipeline declares durable queues named after the
+    // exchange (its retries: one per attempt of the default WEBHOOK_MAX_RETRY).
+    let webhooks = ["events", "deliver", "dead", "wait", "retry.1", "retry.2", "retry.3", "retry.4"];
+    for name in webhooks.map(|name| format!("{exchange}.webhooks.{name}")) {
+        channel.queue_delete(name.as_str().into(), QueueDeleteOptions::default()).await?;
+    }
     channel.exchange_delete(dead.as_str().into(), ExchangeDeleteOptions::default()).await?;
     channel.exchange_delete(exchange.into(), ExchangeDeleteOptions::default()).await?;
     Ok(())

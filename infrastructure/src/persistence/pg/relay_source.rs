@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::sql_types::{BigInt, Bool};
 use diesel::{ExpressionMethods, QueryDsl, Queryable};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
@@ -73,7 +73,12 @@ impl OutboxSource for PgOutbox {
         // crashes before the mark is flushed, the rows are published again,
         // which consumers already expect (delivery is at least once, and they
         // drop an event id they have seen). The post's own commit still waits.
-        diesel::sql_query("SET synchronous_commit = off").execute(&mut db).await?;
+        // The batch query is planned at each run: a plan kept from when the
+        // outbox was empty (a sequential scan and a sort) would stay in use
+        // while published rows pile up, until the table is next analyzed;
+        // planned afresh, it sees the table's size and reads the index of
+        // unpublished rows.
+        db.batch_execute("SET synchronous_commit = off; SET plan_cache_mode = force_custom_plan").await?;
         Ok(Box::new(PgLeading { db }))
     }
 }
