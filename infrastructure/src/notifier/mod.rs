@@ -67,6 +67,10 @@ impl Notifier {
             metrics::counter!("events_duplicates_dropped_total", "type" => event.event.type_name()).increment(1);
             return Ok(());
         }
+        // From the event's creation by the writing request (its commit, the
+        // relay and the broker) to this notifier: the fan-out's head start.
+        let lag = (chrono::Utc::now() - event.created_at).to_std().unwrap_or_default();
+        metrics::histogram!("event_lag_seconds", "type" => event.event.type_name()).record(lag.as_secs_f64());
         self.route(&event, &message.body)?;
         // Only a handled event counts as seen: a failed one must be retried.
         self.seen.record(event.id);

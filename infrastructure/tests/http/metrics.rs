@@ -37,7 +37,9 @@ async fn metrics_count_requests_by_route_and_events_through_the_pipeline() {
     app.publish(&author, "counted").await;
     tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap();
 
-    let api = scrape_until(&app.address, &["events_published_total", "outbox_backlog"]).await;
+    // The relay counts a batch once the broker has confirmed it and the rows
+    // are marked, which can be after the socket has the post.
+    let api = scrape_until(&app.address, &["events_published_total{type=\"post.created\"}", "outbox_backlog"]).await;
     for needle in [
         "http_requests_total{method=\"POST\",route=\"/api/v1/posts\",status=\"201\"}",
         "http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/posts\",status=\"201\",le=",
@@ -50,7 +52,12 @@ async fn metrics_count_requests_by_route_and_events_through_the_pipeline() {
     assert!(!api.contains(&author.id), "ids never become label values");
 
     let ws = scrape_until(&format!("http://127.0.0.1:{}", notifier.port), &["events_delivered_total"]).await;
-    for needle in ["websocket_connections", "events_delivered_total{type=\"post.created\"}"] {
+    for needle in [
+        "websocket_connections",
+        "events_delivered_total{type=\"post.created\"}",
+        "event_lag_seconds_bucket{type=\"post.created\",le=",
+        "event_lag_seconds_count{type=\"post.created\"} 1",
+    ] {
         assert!(ws.contains(needle), "missing {needle} in:\n{ws}");
     }
 }
