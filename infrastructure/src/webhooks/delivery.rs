@@ -46,6 +46,48 @@ pub trait WebhookTargets: Send + Sync {
     /// # Errors
     /// `PortError::Unknown` on storage failure.
     async fn find(&self, id: Uuid) -> Result<Option<Webhook>, PortError>;
+
+    /// The webhooks of each audience, for many events at once. Answers one
+    /// list per audience, in order. By default one lookup each; a backend
+    /// answers them together where that saves round trips.
+    ///
+    /// # Errors
+    /// `PortError::Unknown` on storage failure.
+    async fn of_audiences(&self, audiences: &[Audience]) -> Result<Vec<Vec<Uuid>>, PortError> {
+        let mut found = Vec::with_capacity(audiences.len());
+        for audience in audiences {
+            found.push(match *audience {
+                Audience::FollowersOf(author) => self.of_followers(author).await?,
+                Audience::User(user) => self.of_user(user).await?,
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// Whose webhooks an event goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// Every follower's of this author (post events).
+    FollowersOf(UserId),
+    /// This user's own (their notifications).
+    User(UserId),
+}
+
+/// An event read and rendered, its targets not yet looked up.
+#[derive(Debug)]
+pub struct Planned {
+    pub audience: Audience,
+    pub event_id: Uuid,
+    pub event_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Planned {
+    #[must_use]
+    pub fn with_targets(self, targets: Vec<Uuid>) -> Expansion {
+        Expansion { event_id: self.event_id, event_type: self.event_type, targets, body: self.body }
+    }
 }
 
 /// One event made into deliveries: the same body to each target webhook.
@@ -65,26 +107,38 @@ pub struct Expansion {
 /// # Errors
 /// Storage failures, and a notification that cannot be rendered.
 pub async fn expand(data: &[u8], targets: &dyn WebhookTargets) -> anyhow::Result<Option<Expansion>> {
+    let Some(planned) = plan(data)? else { return Ok(None) };
+    let found = match planned.audience {
+        Audience::FollowersOf(author) => targets.of_followers(author).await?,
+        Audience::User(user) => targets.of_user(user).await?,
+    };
+    Ok(Some(planned.with_targets(found)))
+}
+
+/// Who a published event goes to and with what body, or `None` for an event
+/// no webhook gets (including a malformed one, which is logged and dropped).
+///
+/// # Errors
+/// A notification that cannot be rendered.
+pub fn plan(data: &[u8]) -> anyhow::Result<Option<Planned>> {
     let Ok(event) = Envelope::parse(data) else {
         tracing::warn!("dropping a malformed event");
         return Ok(None);
     };
-    let (targets, body) = match &event.event {
+    let (audience, body) = match &event.event {
         // The published event is already the body a receiver gets.
-        EventData::PostCreated { post } => {
-            (targets.of_followers(UserId::from_uuid(post.author.id)).await?, data.to_vec())
-        }
+        EventData::PostCreated { post } => (Audience::FollowersOf(UserId::from_uuid(post.author.id)), data.to_vec()),
         EventData::PostDeleted { author_id, .. } => {
-            (targets.of_followers(UserId::from_uuid(*author_id)).await?, data.to_vec())
+            (Audience::FollowersOf(UserId::from_uuid(*author_id)), data.to_vec())
         }
         EventData::NotificationCreated { recipient_id, notification } => {
             let frame = crate::notifier::render::live_notification(event.id, event.created_at, notification)
                 .context("unrenderable notification")?;
-            (targets.of_user(UserId::from_uuid(*recipient_id)).await?, frame.text.as_bytes().to_vec())
+            (Audience::User(UserId::from_uuid(*recipient_id)), frame.text.as_bytes().to_vec())
         }
         _ => return Ok(None),
     };
-    Ok(Some(Expansion { event_id: event.id, event_type: event.event.type_name(), targets, body }))
+    Ok(Some(Planned { audience, event_id: event.id, event_type: event.event.type_name(), body }))
 }
 
 /// How long a job waits before its `attempt + 1`-th try: `base`, doubling

@@ -22,20 +22,21 @@ mod guard;
 mod slots;
 
 pub use delivery::{
-    AfterFailure, EVENTS, Expansion, RETRY_BASE, WebhookTargets, after_failure, expand, retry_delay, signature,
+    AfterFailure, Audience, EVENTS, Expansion, Planned, RETRY_BASE, WebhookTargets, after_failure, expand, plan,
+    retry_delay, signature,
 };
 pub use embedded::{EmbeddedPipeline, Running};
 pub use guard::{PublicUrlGuard, PublicUrlGuardParameters};
 
 use anyhow::anyhow;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
     ConfirmSelectOptions, QueueBindOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel};
+use lapin::{BasicProperties, Channel, PublisherConfirm};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,8 +48,8 @@ use delivery::Deliverer;
 const WEBHOOK_ID: &str = "x-webhook-id";
 const EVENT_ID: &str = "x-event-id";
 const ATTEMPT: &str = "x-attempt";
-/// Events being expanded per consumer.
-const PREFETCH: u16 = 16;
+/// Events received and not yet expanded per consumer: the largest batch.
+const PREFETCH: u16 = 64;
 /// Deliveries in flight per api instance. Larger than the per-user share
 /// times a few users: only jobs holding a slot occupy it, since a job with
 /// no slot is put off at once.
@@ -65,6 +66,27 @@ pub struct DeliveryLimits {
     /// For one user's webhooks together (`WEBHOOK_PER_USER`, default 4): one
     /// user's tarpits cannot take more than this many slots.
     pub per_user: usize,
+}
+
+/// Publishes a persistent message to queue `to` (through the default
+/// exchange); answers the broker's confirmation to come.
+async fn send(
+    channel: &Channel,
+    to: &str,
+    body: &[u8],
+    headers: BTreeMap<ShortString, AMQPValue>,
+    event: &str,
+) -> lapin::Result<PublisherConfirm> {
+    let properties = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_message_id(event.into())
+        .with_headers(FieldTable::from(headers));
+    channel.basic_publish("".into(), to.into(), BasicPublishOptions::default(), body, properties).await
+}
+
+async fn confirmed(confirm: PublisherConfirm) -> anyhow::Result<()> {
+    if confirm.await?.is_ack() { Ok(()) } else { Err(anyhow!("the broker refused a webhook job")) }
 }
 
 fn queue(broker: &Broker, name: &str) -> String {
@@ -108,7 +130,7 @@ pub struct Pipeline {
     max_attempts: u32,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Expand,
     Deliver,
@@ -207,17 +229,29 @@ impl Pipeline {
         let mut deliveries = channel
             .basic_consume(source.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
             .await?;
+        if stage == Stage::Expand {
+            // Every event of the exchange's types comes here, most of them
+            // for nobody: what has arrived is expanded together, with one
+            // lookup and one acknowledgement per batch.
+            while let Some(first) = deliveries.next().await {
+                let mut batch = vec![first?];
+                while batch.len() < usize::from(PREFETCH) {
+                    match deliveries.next().now_or_never() {
+                        Some(Some(delivery)) => batch.push(delivery?),
+                        _ => break,
+                    }
+                }
+                self.expand_batch(channel, &batch).await?;
+            }
+            return Ok(());
+        }
         while let Some(delivery) = deliveries.next().await {
             let delivery = delivery?;
             let (pipeline, channel) = (Arc::clone(&self), channel.clone());
             // Deliveries run side by side (up to the prefetch, and the slots of
             // each webhook and user): a slow receiver does not hold up the others.
             tokio::spawn(async move {
-                let outcome = match stage {
-                    Stage::Expand => pipeline.expand(&channel, &delivery).await,
-                    Stage::Deliver => pipeline.deliver(&channel, &delivery).await,
-                };
-                let acked = match outcome {
+                let acked = match pipeline.deliver(&channel, &delivery).await {
                     Ok(()) => delivery.ack(BasicAckOptions::default()).await,
                     Err(e) => {
                         // Storage or broker trouble, not the receiver's: try again shortly.
@@ -242,29 +276,74 @@ impl Pipeline {
         headers: BTreeMap<ShortString, AMQPValue>,
         event: &str,
     ) -> anyhow::Result<()> {
-        let properties = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2)
-            .with_message_id(event.into())
-            .with_headers(FieldTable::from(headers));
-        let confirm =
-            channel.basic_publish("".into(), to.into(), BasicPublishOptions::default(), body, properties).await?;
-        if confirm.await?.is_ack() { Ok(()) } else { Err(anyhow!("the broker refused a webhook job")) }
+        confirmed(send(channel, to, body, headers, event).await?).await
     }
 
-    /// One job per webhook that should see the event.
-    async fn expand(&self, channel: &Channel, delivery: &Delivery) -> anyhow::Result<()> {
-        let Some(expansion) = delivery::expand(&delivery.data, self.webhooks.as_ref()).await? else {
-            return Ok(());
-        };
+    /// One job per webhook that should see each event of `batch` (in the
+    /// order received), then one acknowledgement of every event handled. An
+    /// event that could not be handled (storage or broker trouble) is put
+    /// back after a pause, to be tried again.
+    async fn expand_batch(&self, channel: &Channel, batch: &[Delivery]) -> lapin::Result<()> {
+        let (mut handled, mut failed) = (Vec::with_capacity(batch.len()), Vec::new());
+        match self.expansions(batch).await {
+            Ok(expansions) => {
+                for (delivery, expansion) in batch.iter().zip(expansions) {
+                    let outcome = match expansion {
+                        Ok(Some(expansion)) => self.publish_jobs(channel, expansion).await,
+                        Ok(None) => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                    match outcome {
+                        Ok(()) => handled.push(delivery.delivery_tag),
+                        Err(e) => failed.push((delivery, e)),
+                    }
+                }
+            }
+            Err(e) => failed.extend(batch.iter().map(|delivery| (delivery, anyhow!("{e:#}")))),
+        }
+        // Every earlier delivery of this channel is settled (batches run one
+        // after the other), so one acknowledgement covers the batch.
+        if let Some(last) = handled.iter().max() {
+            channel.basic_ack(*last, BasicAckOptions { multiple: true }).await?;
+        }
+        if let Some((_, first)) = failed.first() {
+            tracing::warn!(error = format!("{first:#}"), events = failed.len(), "webhook expansion failed; requeueing");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        for (delivery, _) in failed {
+            delivery.reject(BasicRejectOptions { requeue: true }).await?;
+        }
+        Ok(())
+    }
+
+    /// The expansion of each event of `batch`, its targets looked up for the
+    /// whole batch at once.
+    async fn expansions(&self, batch: &[Delivery]) -> anyhow::Result<Vec<anyhow::Result<Option<Expansion>>>> {
+        let planned: Vec<anyhow::Result<Option<Planned>>> = batch.iter().map(|d| delivery::plan(&d.data)).collect();
+        let audiences: Vec<Audience> =
+            planned.iter().filter_map(|p| p.as_ref().ok().and_then(Option::as_ref)).map(|p| p.audience).collect();
+        let mut targets = self.webhooks.of_audiences(&audiences).await?.into_iter();
+        Ok(planned
+            .into_iter()
+            .map(|planned| Ok(planned?.map(|p| p.with_targets(targets.next().unwrap_or_default()))))
+            .collect())
+    }
+
+    /// One job per webhook of `expansion`.
+    async fn publish_jobs(&self, channel: &Channel, expansion: Expansion) -> anyhow::Result<()> {
         let deliver = queue(&self.broker, "deliver");
         let event_id = expansion.event_id.to_string();
+        // Sent one after the other, confirmed together.
+        let mut confirms = Vec::with_capacity(expansion.targets.len());
         for webhook in expansion.targets {
             let mut headers = BTreeMap::new();
             headers.insert(ShortString::from(WEBHOOK_ID), AMQPValue::LongString(webhook.to_string().into()));
             headers.insert(ShortString::from(EVENT_ID), AMQPValue::LongString(event_id.as_str().into()));
             headers.insert(ShortString::from(ATTEMPT), AMQPValue::LongLongInt(1));
-            self.publish(channel, &deliver, &expansion.body, headers, &event_id).await?;
+            confirms.push(send(channel, &deliver, &expansion.body, headers, &event_id).await?);
+        }
+        for confirm in confirms {
+            confirmed(confirm).await?;
         }
         Ok(())
     }

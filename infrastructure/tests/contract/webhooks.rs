@@ -5,7 +5,7 @@ use chrono::{SubsecRound, Utc};
 use domain::UserId;
 use infrastructure::persistence::PgWebhookRepository;
 use infrastructure::persistence::sqlite::SqliteWebhookRepository;
-use infrastructure::webhooks::WebhookTargets;
+use infrastructure::webhooks::{Audience, WebhookTargets};
 use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -219,6 +219,33 @@ async fn post_events_go_to_followers_webhooks_and_notifications_to_the_users_own
         let own: HashSet<Uuid> = fixture.targets.of_user(alice).await.unwrap().into_iter().collect();
         assert_eq!(own, HashSet::from([alice1.id, alice2.id]), "{name}");
         assert_eq!(fixture.targets.of_user(dave).await.unwrap(), vec![dave1.id], "{name}");
+        // A batch of lookups answers, in order, what each lookup answers alone.
+        let audiences = [
+            Audience::FollowersOf(bob),
+            Audience::User(alice),
+            Audience::FollowersOf(alice),
+            Audience::FollowersOf(dave),
+            Audience::User(carol),
+            Audience::FollowersOf(bob),
+        ];
+        let batch: Vec<HashSet<Uuid>> = fixture
+            .targets
+            .of_audiences(&audiences)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|ids| ids.into_iter().collect())
+            .collect();
+        let expected: Vec<HashSet<Uuid>> = vec![
+            HashSet::from([alice1.id, alice2.id, carol1.id]),
+            HashSet::from([alice1.id, alice2.id]),
+            HashSet::new(),
+            HashSet::from([bob1.id]),
+            HashSet::from([carol1.id]),
+            HashSet::from([alice1.id, alice2.id, carol1.id]),
+        ];
+        assert_eq!(batch, expected, "{name}");
+        assert!(fixture.targets.of_audiences(&[]).await.unwrap().is_empty(), "{name}");
 
         assert_eq!(fixture.targets.find(carol1.id).await.unwrap(), Some(carol1), "{name}: every field, secret too");
         assert_eq!(fixture.targets.find(Uuid::now_v7()).await.unwrap(), None, "{name}");

@@ -6,16 +6,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::sql_types::{Bool, Integer};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain::UserId;
 use shaku::Component;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::schema::{follows, webhooks};
 use super::{PgPool, checkout, failed};
 use crate::persistence::secrets::random_token;
-use crate::webhooks::WebhookTargets;
+use crate::webhooks::{Audience, WebhookTargets};
 
 #[derive(Component, Clone)]
 #[shaku(interface = crate::di::WebhookRepositoryPort)]
@@ -62,6 +63,61 @@ impl WebhookTargets for PgWebhookRepository {
             .load(&mut conn)
             .await
             .map_err(failed("finding followers' webhooks"))
+    }
+
+    /// Two queries at most (followers' webhooks of every author, every
+    /// user's own), sent together on one connection.
+    async fn of_audiences(&self, audiences: &[Audience]) -> Result<Vec<Vec<Uuid>>, PortError> {
+        let (mut authors, mut users) = (Vec::new(), Vec::new());
+        for audience in audiences {
+            match audience {
+                Audience::FollowersOf(author) => authors.push(*author.as_uuid()),
+                Audience::User(user) => users.push(*user.as_uuid()),
+            }
+        }
+        let conn = checkout(&self.pool).await?;
+        let (mut for_authors, mut for_users): (&AsyncPgConnection, &AsyncPgConnection) = (&conn, &conn);
+        let of_authors = async {
+            if authors.is_empty() {
+                return Ok(Vec::new());
+            }
+            webhooks::table
+                .inner_join(follows::table.on(follows::follower_id.eq(webhooks::user_id)))
+                .filter(follows::followee_id.eq_any(&authors))
+                .select((follows::followee_id, webhooks::id))
+                .load::<(Uuid, Uuid)>(&mut for_authors)
+                .await
+        };
+        let of_users = async {
+            if users.is_empty() {
+                return Ok(Vec::new());
+            }
+            webhooks::table
+                .filter(webhooks::user_id.eq_any(&users))
+                .select((webhooks::user_id, webhooks::id))
+                .load::<(Uuid, Uuid)>(&mut for_users)
+                .await
+        };
+        let (of_authors, of_users) =
+            futures::try_join!(of_authors, of_users).map_err(failed("finding the webhooks of a batch of events"))?;
+        let group = |pairs: Vec<(Uuid, Uuid)>| {
+            let mut grouped: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+            for (owner, webhook) in pairs {
+                grouped.entry(owner).or_default().push(webhook);
+            }
+            grouped
+        };
+        let (of_authors, of_users) = (group(of_authors), group(of_users));
+        Ok(audiences
+            .iter()
+            .map(|audience| {
+                let (grouped, key) = match audience {
+                    Audience::FollowersOf(author) => (&of_authors, author.as_uuid()),
+                    Audience::User(user) => (&of_users, user.as_uuid()),
+                };
+                grouped.get(key).cloned().unwrap_or_default()
+            })
+            .collect())
     }
 
     async fn of_user(&self, user: UserId) -> Result<Vec<Uuid>, PortError> {
