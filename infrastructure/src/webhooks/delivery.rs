@@ -68,9 +68,9 @@ pub trait WebhookTargets: Send + Sync {
 /// Whose webhooks an event goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Audience {
-    /// Every follower's of this author (post events).
+    /// The webhooks of every follower of this author (post events).
     FollowersOf(UserId),
-    /// This user's own (their notifications).
+    /// This user's own webhooks (their notifications).
     User(UserId),
 }
 
@@ -108,10 +108,7 @@ pub struct Expansion {
 /// Storage failures, and a notification that cannot be rendered.
 pub async fn expand(data: &[u8], targets: &dyn WebhookTargets) -> anyhow::Result<Option<Expansion>> {
     let Some(planned) = plan(data)? else { return Ok(None) };
-    let found = match planned.audience {
-        Audience::FollowersOf(author) => targets.of_followers(author).await?,
-        Audience::User(user) => targets.of_user(user).await?,
-    };
+    let found = targets.of_audiences(&[planned.audience]).await?.pop().unwrap_or_default();
     Ok(Some(planned.with_targets(found)))
 }
 
