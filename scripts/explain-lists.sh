@@ -27,9 +27,12 @@ SQL
 me=$(psql -Atq "$server/$db" -c "SELECT id FROM users WHERE username = 'user500'")
 explain() { echo "== $1"; psql -Atq "$server/$db" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) $2"; echo; }
 cols='posts.id, posts.content, posts.created_at, users.id, users.username'
-explain "timeline, first page" "SELECT $cols FROM posts INNER JOIN users ON users.id = posts.author_id WHERE (posts.author_id = '$me' OR posts.author_id IN (SELECT follows.followee_id FROM follows WHERE follows.follower_id = '$me')) ORDER BY posts.id DESC LIMIT 21"
+# The home timeline: each followed author's newest posts through their (author_id, id) index,
+# merged (timeline_ids), then the page's posts with their authors and mentions (post_details).
+details='id, content, created_at, author_id, author_username, mention_ids, mention_names'
+explain "timeline, first page" "SELECT $details FROM post_details WHERE id = ANY(SELECT timeline_ids('$me', NULL, NULL, 21)) ORDER BY id DESC LIMIT 21"
 cursor=$(psql -Atq "$server/$db" -c "SELECT id FROM posts ORDER BY id DESC OFFSET 50000 LIMIT 1")
-explain "timeline, deep page (before = the 50,000th newest post)" "SELECT $cols FROM posts INNER JOIN users ON users.id = posts.author_id WHERE (posts.author_id = '$me' OR posts.author_id IN (SELECT follows.followee_id FROM follows WHERE follows.follower_id = '$me')) AND posts.id < '$cursor' ORDER BY posts.id DESC LIMIT 21"
+explain "timeline, deep page (before = the 50,000th newest post)" "SELECT $details FROM post_details WHERE id = ANY(SELECT timeline_ids('$me', '$cursor', NULL, 21)) ORDER BY id DESC LIMIT 21"
 explain "user posts" "SELECT $cols FROM posts INNER JOIN users ON users.id = posts.author_id WHERE posts.author_id = '$me' ORDER BY posts.id DESC LIMIT 21"
 # A global search first reads the newest 4,096 posts of its range, then (if the page is not
 # full) asks the GIN index for the older matches. 'rust' is in 1 % of the posts, spread evenly;
