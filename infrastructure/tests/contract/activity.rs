@@ -12,11 +12,11 @@ use crate::support::{Backend, backends};
 fn adapters(backend: &Backend) -> (Arc<dyn ActivityLog>, Arc<dyn StatsRepository>, Arc<dyn UserRepository>) {
     match backend {
         Backend::Postgres(pool) => {
-            let activity = PgActivity::start(pool.clone());
+            let activity = PgActivity::start(pool.handle());
             (
                 Arc::new(activity.clone()),
                 Arc::new(PgStats::new(activity)),
-                Arc::new(PgUserRepository::new(pool.clone())),
+                Arc::new(PgUserRepository::new(pool.handle())),
             )
         }
         Backend::Sqlite(db) => {

@@ -15,7 +15,7 @@ const WINDOW: Duration = Duration::minutes(15);
 
 fn limiter(backend: &Backend) -> Arc<dyn AttemptLimiter> {
     match backend {
-        Backend::Postgres(pool) => Arc::new(PgAttemptLimiter::start(pool.clone(), WINDOW)),
+        Backend::Postgres(pool) => Arc::new(PgAttemptLimiter::start(pool.handle(), WINDOW)),
         Backend::Sqlite(db) => Arc::new(SqliteAttemptLimiter::start(db.clone(), WINDOW)),
     }
 }

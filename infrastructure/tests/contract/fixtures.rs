@@ -44,10 +44,10 @@ pub async fn contents() -> Vec<Content> {
             let outbox = Outbox::default();
             match &backend {
                 Backend::Postgres(pool) => Content {
-                    posts: Arc::new(PgPostRepository::new(pool.clone(), outbox.clone())),
-                    follows: Arc::new(PgFollowRepository::new(pool.clone(), outbox)),
-                    notifications: Arc::new(PgNotificationRepository::new(pool.clone())),
-                    store: Arc::new(PgNotifierStore::new(pool.clone())),
+                    posts: Arc::new(PgPostRepository::new(pool.handle(), outbox.clone())),
+                    follows: Arc::new(PgFollowRepository::new(pool.handle(), outbox)),
+                    notifications: Arc::new(PgNotificationRepository::new(pool.handle())),
+                    store: Arc::new(PgNotifierStore::new(pool.handle())),
                     backend,
                 },
                 Backend::Sqlite(db) => Content {
@@ -103,7 +103,7 @@ impl Content {
                     role: Role::User,
                     created_at: now,
                 };
-                PgUserRepository::new(pool.clone()).insert(user).await.expect("inserting a user");
+                PgUserRepository::new(pool.handle()).insert(user).await.expect("inserting a user");
             }
             Backend::Sqlite(db) => {
                 use infrastructure::persistence::sqlite::schema::users;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::support::{self, Backend};
+use crate::support::{self, Backend, PgDatabase};
 
 /// A bus that keeps what it was given and refuses its first `failures` batches.
 #[derive(Default)]
@@ -47,7 +47,7 @@ impl EventBus for Recording {
 
 /// One backend's outbox: where to write rows and how many wait.
 enum Store {
-    Postgres(PgPool),
+    Postgres(PgDatabase),
     Sqlite(Sqlite),
 }
 

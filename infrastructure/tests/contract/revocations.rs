@@ -15,7 +15,7 @@ use crate::support::{Backend, backends};
 
 fn store(backend: &Backend) -> Arc<dyn RevocationStore> {
     match backend {
-        Backend::Postgres(pool) => Arc::new(PgRevocationStore::new(pool.clone(), Outbox::default())),
+        Backend::Postgres(pool) => Arc::new(PgRevocationStore::new(pool.handle(), Outbox::default())),
         Backend::Sqlite(db) => Arc::new(SqliteRevocationStore::new(db.clone(), Outbox::default())),
     }
 }

@@ -5,8 +5,52 @@ use infrastructure::persistence::{self, PgPool};
 
 /// One fresh database of one backend.
 pub enum Backend {
-    Postgres(PgPool),
+    Postgres(PgDatabase),
     Sqlite(Sqlite),
+}
+
+/// A fresh PostgreSQL database and a pool on it; the database is dropped
+/// with this value (each test would otherwise leave its database behind).
+pub struct PgDatabase {
+    pool: PgPool,
+    server: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// A handle on the pool, for an adapter to own.
+    pub fn handle(&self) -> PgPool {
+        self.pool.clone()
+    }
+}
+
+impl std::ops::Deref for PgDatabase {
+    type Target = PgPool;
+
+    fn deref(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: the clean-up gets a thread and a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let (client, connection) =
+                    tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls).await?;
+                tokio::spawn(connection);
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
 }
 
 impl Backend {
@@ -27,9 +71,11 @@ pub async fn sqlite() -> Sqlite {
 /// A fresh PostgreSQL database on `TEST_DATABASE_URL`'s server, or `None`
 /// when it is unset outside CI. In CI an unset URL fails the test: a family
 /// that cannot run is a failure, not a skip.
-pub async fn postgres() -> Option<PgPool> {
-    let url = format!("{}/contract_{}", postgres_server()?, uuid::Uuid::now_v7().simple());
-    Some(persistence::connect(&url, 4).await.expect("creating a PostgreSQL database"))
+pub async fn postgres() -> Option<PgDatabase> {
+    let server = postgres_server()?;
+    let name = format!("contract_{}", uuid::Uuid::now_v7().simple());
+    let pool = persistence::connect(&format!("{server}/{name}"), 4).await.expect("creating a PostgreSQL database");
+    Some(PgDatabase { pool, server, name })
 }
 
 /// `TEST_DATABASE_URL` without a trailing slash: append `/<database>`.

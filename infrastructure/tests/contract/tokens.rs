@@ -21,9 +21,9 @@ struct Stores {
 fn stores(backend: &Backend) -> Stores {
     match backend {
         Backend::Postgres(pool) => Stores {
-            tokens: Arc::new(PgRefreshTokenStore::new(pool.clone())),
-            tickets: Arc::new(PgTicketStore::new(pool.clone())),
-            users: Arc::new(PgUserRepository::new(pool.clone())),
+            tokens: Arc::new(PgRefreshTokenStore::new(pool.handle())),
+            tickets: Arc::new(PgTicketStore::new(pool.handle())),
+            users: Arc::new(PgUserRepository::new(pool.handle())),
         },
         Backend::Sqlite(db) => Stores {
             tokens: Arc::new(SqliteRefreshTokenStore::new(db.clone())),

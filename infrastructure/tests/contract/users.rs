@@ -14,7 +14,7 @@ use crate::support::{Backend, backends};
 
 fn repository(backend: &Backend) -> Arc<dyn UserRepository> {
     match backend {
-        Backend::Postgres(pool) => Arc::new(PgUserRepository::new(pool.clone())),
+        Backend::Postgres(pool) => Arc::new(PgUserRepository::new(pool.handle())),
         Backend::Sqlite(db) => Arc::new(SqliteUserRepository::new(db.clone())),
     }
 }
@@ -186,7 +186,7 @@ async fn deleting_a_user_takes_everything_they_own() {
             Arc<dyn application::ports::TicketStore>,
         ) = match &backend {
             Backend::Postgres(pool) => {
-                (Arc::new(PgRefreshTokenStore::new(pool.clone())), Arc::new(PgTicketStore::new(pool.clone())))
+                (Arc::new(PgRefreshTokenStore::new(pool.handle())), Arc::new(PgTicketStore::new(pool.handle())))
             }
             Backend::Sqlite(db) => {
                 (Arc::new(SqliteRefreshTokenStore::new(db.clone())), Arc::new(SqliteTicketStore::new(db.clone())))

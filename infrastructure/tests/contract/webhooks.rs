@@ -24,7 +24,7 @@ impl Fixture {
     pub fn of(backend: Backend) -> Self {
         let (repository, targets): (Arc<dyn WebhookRepository>, Arc<dyn WebhookTargets>) = match &backend {
             Backend::Postgres(pool) => {
-                let repository = Arc::new(PgWebhookRepository::new(pool.clone()));
+                let repository = Arc::new(PgWebhookRepository::new(pool.handle()));
                 (repository.clone(), repository)
             }
             Backend::Sqlite(db) => {
