@@ -22,8 +22,8 @@ mod guard;
 mod slots;
 
 pub use delivery::{
-    AfterFailure, Audience, EVENTS, Expansion, Planned, RETRY_BASE, WebhookTargets, after_failure, expand, plan,
-    retry_delay, signature,
+    AfterFailure, Audience, EVENTS, Expansion, RETRY_BASE, WebhookTargets, after_failure, expand, retry_delay,
+    signature,
 };
 pub use embedded::{EmbeddedPipeline, Running};
 pub use guard::{PublicUrlGuard, PublicUrlGuardParameters};
@@ -43,7 +43,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::messaging::{Broker, Connected};
-use delivery::Deliverer;
+use delivery::{Deliverer, Planned};
 
 const WEBHOOK_ID: &str = "x-webhook-id";
 const EVENT_ID: &str = "x-event-id";

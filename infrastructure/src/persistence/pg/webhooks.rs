@@ -53,20 +53,13 @@ impl PgWebhookRepository {
 
 #[async_trait]
 impl WebhookTargets for PgWebhookRepository {
-    /// One query.
     async fn of_followers(&self, author: UserId) -> Result<Vec<Uuid>, PortError> {
-        let mut conn = checkout(&self.pool).await?;
-        let followers = follows::table.filter(follows::followee_id.eq(*author.as_uuid())).select(follows::follower_id);
-        webhooks::table
-            .filter(webhooks::user_id.eq_any(followers))
-            .select(webhooks::id)
-            .load(&mut conn)
-            .await
-            .map_err(failed("finding followers' webhooks"))
+        Ok(self.of_audiences(&[Audience::FollowersOf(author)]).await?.pop().unwrap_or_default())
     }
 
     /// Two queries at most (followers' webhooks of every author, every
-    /// user's own), sent together on one connection.
+    /// user's own), sent together on one connection; the single lookups
+    /// above are batches of one.
     async fn of_audiences(&self, audiences: &[Audience]) -> Result<Vec<Vec<Uuid>>, PortError> {
         let (mut authors, mut users) = (Vec::new(), Vec::new());
         for audience in audiences {
@@ -121,13 +114,7 @@ impl WebhookTargets for PgWebhookRepository {
     }
 
     async fn of_user(&self, user: UserId) -> Result<Vec<Uuid>, PortError> {
-        let mut conn = checkout(&self.pool).await?;
-        webhooks::table
-            .filter(webhooks::user_id.eq(user.as_uuid()))
-            .select(webhooks::id)
-            .load(&mut conn)
-            .await
-            .map_err(failed("finding a user's webhooks"))
+        Ok(self.of_audiences(&[Audience::User(user)]).await?.pop().unwrap_or_default())
     }
 
     async fn find(&self, id: Uuid) -> Result<Option<Webhook>, PortError> {
